@@ -1,0 +1,34 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both install what they need.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+
+.PHONY: deps install lint typecheck unit pytest test demo bench clean
+
+# System packages (Debian, as root): PostgreSQL 15 server for the demo, the tests and the benchmarks.
+deps:
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			postgresql-15 postgresql-client-15 procps; fi
+
+install: deps
+	$(PIP) install -q -e '.[dev]'
+
+lint:
+	$(PYTHON) -m ruff check cdc mappers sinks tests bench
+
+typecheck:
+	$(PYTHON) -m mypy
+
+pytest:
+	$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test: install lint typecheck pytest
+
+demo: install
+	$(PYTHON) -m bench.demo
+
+bench: install
+	$(PYTHON) -m bench.pg_catchup
+
+clean:
+	rm -rf .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,58 @@
+"""The bridge's exception tree, drawn once.
+
+    CdcError                    base of every error the bridge raises on purpose
+    ├── ConfigError             a connector file is wrong; carries every problem found, each naming
+    │                           the connector, the property, and what is accepted
+    ├── Permanent               retrying cannot help (bad data, a missing table, privileges);
+    │   └── SourceError         the source database refuses a setting or an object we need
+    └── Transient               retrying later may help (connection lost, server restarting, timeouts)
+
+Library exceptions are classified into these at the edges (`classify`), never caught all over.
+Messages never contain secrets: config values are masked before they reach an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class CdcError(Exception):
+    """Base of every error the bridge raises on purpose."""
+
+
+class ConfigError(CdcError):
+    """One or more problems in connector configuration, all listed at once."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(f"- {p}" for p in self.problems) if len(self.problems) > 1
+                         else (self.problems[0] if self.problems else "invalid configuration"))
+
+
+class Permanent(CdcError):
+    """Retrying will not help; an operator must act."""
+
+
+class SourceError(Permanent):
+    """The source database lacks a setting, object or privilege the connector needs."""
+
+
+class Transient(CdcError):
+    """A temporary failure: retry with backoff."""
+
+
+def classify(exc: BaseException) -> CdcError:
+    """Map any exception to Transient or Permanent, once, at the edge where it was raised."""
+    if isinstance(exc, CdcError):
+        return exc
+    import psycopg  # local: keep this module importable without the driver's import cost
+
+    if isinstance(exc, psycopg.OperationalError | ConnectionError | TimeoutError | OSError):
+        err: CdcError = Transient(f"{type(exc).__name__}: {exc}")
+    elif isinstance(exc, psycopg.errors.InsufficientPrivilege | psycopg.errors.UndefinedObject
+                    | psycopg.errors.UndefinedTable | psycopg.errors.ObjectNotInPrerequisiteState):
+        err = SourceError(f"{type(exc).__name__}: {exc}")
+    else:
+        err = Permanent(f"{type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err

@@ -1,0 +1,28 @@
+"""Shared fixtures: one private PostgreSQL cluster per test session, a fresh database per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers.postgres import PgServer
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    srv = PgServer.start()
+    try:
+        yield srv
+    finally:
+        srv.destroy()
+
+
+@pytest.fixture
+def pg_db(pg_server: PgServer) -> Iterator[str]:
+    """A fresh database on the session cluster (its slots dropped with it); yields its DSN."""
+    name = pg_server.create_database()
+    try:
+        yield pg_server.dsn(name)
+    finally:
+        pg_server.drop_database(name)
