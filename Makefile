@@ -14,7 +14,7 @@ install: deps
 	$(PIP) install -q -e '.[dev]'
 
 lint:
-	$(PYTHON) -m ruff check cdc mappers sinks tests bench
+	$(PYTHON) -m ruff check cdc mappers sinks tests bench scripts
 
 typecheck:
 	$(PYTHON) -m mypy
@@ -25,7 +25,7 @@ pytest:
 test: install lint typecheck pytest
 
 demo: install
-	$(PYTHON) -m bench.demo
+	$(PYTHON) -m scripts.demo
 
 bench: install
 	$(PYTHON) -m bench.pg_catchup

@@ -34,7 +34,7 @@ def pg_bindir() -> Path:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
         subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                        f"postgresql-{PG_MAJOR}", "postgresql-client-{PG_MAJOR}".format(PG_MAJOR=PG_MAJOR)],
+                        f"postgresql-{PG_MAJOR}", f"postgresql-client-{PG_MAJOR}"],
                        check=True, env=env, stdout=subprocess.DEVNULL)
         for c in candidates:
             if (c / "initdb").exists():

@@ -1,0 +1,37 @@
+"""Connector configuration: Kafka Connect / Debezium connector JSON -> validated, typed models.
+
+Role: the one place where connector files are read and judged (design §3). `load_connectors(paths)`
+returns `ConnectorConfig` models (`PostgresSourceConfig`, `FileStreamSinkConfig`, ...) chosen by
+``connector.class`` through `connector_classes()`; ``${env:...}`` and ``${file:...:...}`` references
+are resolved on the way; `masked` and `SecretsFilter` keep secrets out of output and logs.
+
+Failure story: validation is complete and early. Every problem in every file is raised at once as one
+`cdc.errors.ConfigError` whose problems each name the file, the connector, the property and what is
+accepted; unknown and unsupported properties are errors, never ignored; secrets are never quoted.
+"""
+
+from __future__ import annotations
+
+from cdc.config._base import ConnectorModel
+from cdc.config.loader import load_connectors, validate_connector
+from cdc.config.postgres import PostgresSourceConfig
+from cdc.config.registry import ConnectorConfig, SinkConfig, SourceConfig, connector_classes
+from cdc.config.secrets import MASK, SecretsFilter, is_secret_property, masked
+from cdc.config.sinks import FileStreamSinkConfig, SinkModel
+
+__all__ = [
+    "MASK",
+    "ConnectorConfig",
+    "ConnectorModel",
+    "FileStreamSinkConfig",
+    "PostgresSourceConfig",
+    "SecretsFilter",
+    "SinkConfig",
+    "SinkModel",
+    "SourceConfig",
+    "connector_classes",
+    "is_secret_property",
+    "load_connectors",
+    "masked",
+    "validate_connector",
+]

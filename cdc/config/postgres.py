@@ -1,0 +1,374 @@
+"""`PostgresSourceConfig`: Debezium's PostgreSQL connector configuration, as this bridge runs it.
+
+Role: the typed, validated form of a ``io.debezium.connector.postgresql.PostgresConnector`` config.
+Attribute names are the Debezium property names in snake_case (``database.hostname`` ->
+``database_hostname``); defaults are Debezium 3.x's except where noted below. It also answers the
+questions the reader asks of the config: which tables and columns are captured (`table_included`,
+`column_included`, with Debezium's anchored, case-insensitive regex matching on ``schema.table`` and
+``schema.table.column``), which operations are skipped (`skipped`), and how to connect (`conninfo`).
+
+Defaults that differ from Debezium, and why:
+- ``plugin.name`` is ``pgoutput`` (Debezium's field default is ``decoderbufs``): pgoutput ships with
+  PostgreSQL 10+ and is the only decoder this bridge implements.
+- ``decimal.handling.mode`` is ``string`` (Debezium: ``precise``): ``precise`` encodes decimals as
+  base64 bytes, which schema-less JSON consumers cannot read; strings keep every digit.
+- ``key/value.converter.schemas.enable`` are ``false`` (Kafka's JsonConverter: ``true``): events are
+  written schema-less, as design §4 fixes.
+- ``snapshot.mode`` also accepts ``never``, as an alias of ``no_data`` (Debezium 3 dropped it).
+
+Failure story: nothing here connects anywhere; problems are found from the properties alone and
+returned all at once by `validate_properties` (see `cdc.config._base`). `conninfo` contains the
+password: the caller hands it to the driver and never logs it (and the password is registered with
+`SecretsFilter` in case it does).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from cdc.config._base import (
+    Bool,
+    ConnectorModel,
+    OptionalStr,
+    PositiveInt,
+    RegexList,
+    Secret,
+    enum_of,
+    int_between,
+    only_one,
+    to_nonempty_str,
+    to_str,
+    to_topic_name,
+    v,
+)
+
+POSTGRES_CONNECTOR = "io.debezium.connector.postgresql.PostgresConnector"
+
+# Session settings every connection gets, so that text-format values decode one way.
+SESSION_OPTIONS = (
+    "-c DateStyle=ISO,MDY -c TimeZone=UTC -c IntervalStyle=postgres"
+    " -c extra_float_digits=1 -c bytea_output=hex"
+)
+APPLICATION_NAME = "cdc-bridge"
+
+OPERATIONS = ("c", "u", "d", "t", "r")
+
+# Debezium's SystemTablesPredicate (table.ignore.builtin=true): never captured.
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
+_SYSTEM_TABLES = ("spatial_ref_sys",)
+_TEMP_SCHEMA_PREFIX = "pg_temp"
+
+
+def _slot_name(value: Any) -> str:
+    text = to_str(value)
+    if not re.fullmatch(r"[a-z0-9_]{1,63}", text):
+        raise ValueError("is not a valid replication slot name (lower-case letters, digits and '_', "
+                         "at most 63 characters)")
+    return text
+
+
+def _publication_name(value: Any) -> str:
+    text = to_nonempty_str(value)
+    if len(text.encode()) > 63:
+        raise ValueError("is longer than PostgreSQL's 63-byte identifier limit")
+    return text
+
+
+def _skipped_operations(value: Any) -> frozenset[str]:
+    items = [item.strip().lower() for item in to_str(value).split(",") if item.strip()]
+    if items == ["none"] or not items:
+        return frozenset()
+    if "none" in items:
+        raise ValueError("combines 'none' with operations")
+    bad = [item for item in items if item not in OPERATIONS]
+    if bad:
+        raise ValueError(f"has unknown operation '{bad[0]}' (one of: {', '.join(OPERATIONS)}, or none)")
+    return frozenset(items)
+
+
+_SNAPSHOT_MODES = ("initial", "no_data", "never", "initial_only", "when_needed", "always")
+
+
+class PostgresSourceConfig(ConnectorModel):
+    """A Debezium PostgreSQL source connector, validated (see the module docstring for defaults)."""
+
+    CONNECTOR_CLASSES: ClassVar[tuple[str, ...]] = (POSTGRES_CONNECTOR, "PostgresConnector", "Postgres")
+    KIND: ClassVar[str] = "source"
+    UNSUPPORTED: ClassVar[dict[str, str]] = {
+        "slot.stream.params": "pgoutput's parameters are set by the bridge",
+        "slot.failover": "",
+        "slot.max.retries": "",
+        "slot.retry.delay.ms": "",
+        "heartbeat.action.query": "not supported yet",
+        "heartbeat.topics.prefix": "",
+        "message.key.columns": "custom message keys are not supported yet",
+        "message.prefix.include.list": "logical decoding messages are not captured",
+        "message.prefix.exclude.list": "logical decoding messages are not captured",
+        "snapshot.isolation.mode": "",
+        "snapshot.locking.mode": "",
+        "snapshot.locking.mode.custom.name": "",
+        "snapshot.query.mode": "",
+        "snapshot.query.mode.custom.name": "",
+        "snapshot.select.statement.overrides": "",
+        "snapshot.include.collection.list": "",
+        "snapshot.delay.ms": "",
+        "snapshot.mode.custom.name": "",
+        "snapshot.tables.order.by.row.count": "",
+        "incremental.snapshot.chunk.size": "incremental snapshots are not supported",
+        "incremental.snapshot.allow.schema.changes": "incremental snapshots are not supported",
+        "incremental.snapshot.watermarking.strategy": "incremental snapshots are not supported",
+        "read.only": "",
+        "hstore.handling.mode": "",
+        "schema.refresh.mode": "",
+        "replica.identity.autoset.values": "set REPLICA IDENTITY on the tables instead",
+        "publish.via.partition.root": "",
+        "money.fraction.digits": "",
+        "unavailable.value.placeholder": "",
+        "include.schema.comments": "",
+        "include.schema.changes": "",
+        "xmin.fetch.interval.ms": "",
+        "flush.lsn.source": "the bridge confirms the slot once the journal is durable",
+        "lsn.flush.mode": "the bridge confirms the slot once the journal is durable",
+        "lsn.flush.timeout.ms": "",
+        "lsn.flush.timeout.action": "",
+        "offset.mismatch.strategy": "",
+        "database.initial.statements": "",
+        "database.sslfactory": "",
+        "database.query.timeout.ms": "",
+        "database.server.name": "replaced by topic.prefix in Debezium 2.0",
+        "database.include.list": "a MySQL/MariaDB connector property; use schema.include.list",
+        "database.exclude.list": "a MySQL/MariaDB connector property; use schema.exclude.list",
+        "table.ignore.builtin": "system tables are always ignored",
+        "column.propagate.source.type": "",
+        "datatype.propagate.source.type": "",
+        "converters": "custom converters are not supported",
+        "post.processors": "",
+        "sanitize.field.names": "",
+        "field.name.adjustment.mode": "",
+        "schema.name.adjustment.mode": "",
+        "event.processing.failure.handling.mode": "",
+        "event.converting.failure.handling.mode": "",
+        "topic.naming.strategy": "topics are named <topic.prefix>.<schema>.<table>",
+        "topic.delimiter": "topics are named <topic.prefix>.<schema>.<table>",
+        "topic.cache.size": "",
+        "topic.heartbeat.prefix": "",
+        "topic.transaction": "",
+        "signal.enabled.channels": "",
+        "signal.poll.interval.ms": "",
+        "notification.enabled.channels": "",
+        "custom.metric.tags": "",
+        "query.fetch.size": "",
+        "max.queue.size.in.bytes": "",
+        "sourceinfo.struct.maker": "",
+        "source.struct.version": "",
+        "skip.messages.without.change": "",
+        "header.converter": "",
+        "config.action.reload": "",
+        "transforms": "single message transforms are not supported; use a mapping",
+        "predicates": "",
+        "errors.tolerance": "a source connector stops on errors",
+        "errors.retry.timeout": "use errors.max.retries",
+        "errors.retry.delay.max.ms": "use errors.max.retries",
+        "errors.log.enable": "",
+        "errors.log.include.messages": "",
+        "exactly.once.support": "",
+        "transaction.boundary": "",
+        "offsets.storage.topic": "",
+        "decimal.format": "",
+    }
+    UNSUPPORTED_PREFIXES: ClassVar[dict[str, str]] = {
+        "transforms.": "single message transforms are not supported; use a mapping",
+        "predicates.": "",
+        "topic.creation.": "topics are created by the journal",
+        "column.mask.": "",
+        "column.truncate.": "",
+        "column.mask.hash.": "",
+        "snapshot.mode.configuration.based.": "",
+        "driver.": "",
+        "producer.override.": "",
+        "consumer.override.": "",
+        "admin.override.": "",
+        "key.converter.": "only key.converter.schemas.enable is supported",
+        "value.converter.": "only value.converter.schemas.enable is supported",
+        "notification.": "",
+        "signal.kafka.": "",
+        "schema.history.internal.": "the PostgreSQL connector has no schema history",
+        "database.history.": "the PostgreSQL connector has no schema history",
+    }
+
+    # --- connection ---
+    database_hostname: Annotated[str, v(to_nonempty_str)] = Field(alias="database.hostname")
+    database_port: Annotated[int, v(int_between(1, 65535))] = Field(5432, alias="database.port")
+    database_user: Annotated[str, v(to_nonempty_str)] = Field(alias="database.user")
+    database_password: Secret = Field(None, alias="database.password")
+    database_dbname: Annotated[str, v(to_nonempty_str)] = Field(alias="database.dbname")
+    database_sslmode: Annotated[
+        Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+        v(enum_of("disable", "allow", "prefer", "require", "verify-ca", "verify-full")),
+    ] = Field("prefer", alias="database.sslmode")
+    database_sslrootcert: OptionalStr = Field(None, alias="database.sslrootcert")
+    database_sslcert: OptionalStr = Field(None, alias="database.sslcert")
+    database_sslkey: OptionalStr = Field(None, alias="database.sslkey")
+    database_sslpassword: Secret = Field(None, alias="database.sslpassword")
+    database_tcp_keepalive: Bool = Field(True, alias="database.tcpKeepAlive")
+
+    # --- naming and replication ---
+    topic_prefix: Annotated[str, v(to_topic_name)] = Field(alias="topic.prefix")
+    plugin_name: Annotated[
+        Literal["pgoutput"],
+        v(enum_of("pgoutput", unsupported={"decoderbufs": "", "wal2json": "", "wal2json_streaming": "",
+                                           "wal2json_rds": "", "wal2json_rds_streaming": ""},
+                  unsupported_reason="only pgoutput is supported")),
+    ] = Field("pgoutput", alias="plugin.name")
+    slot_name: Annotated[str, v(_slot_name)] = Field("debezium", alias="slot.name")
+    slot_drop_on_stop: Bool = Field(False, alias="slot.drop.on.stop")
+    publication_name: Annotated[str, v(_publication_name)] = Field(
+        "dbz_publication", alias="publication.name")
+    publication_autocreate_mode: Annotated[
+        Literal["all_tables", "disabled", "filtered", "no_tables"],
+        v(enum_of("all_tables", "disabled", "filtered", "no_tables")),
+    ] = Field("all_tables", alias="publication.autocreate.mode")
+    status_update_interval_ms: PositiveInt = Field(10000, alias="status.update.interval.ms")
+
+    # --- filters (comma-separated regexes; Debezium's full, case-insensitive match) ---
+    schema_include_list: RegexList = Field((), alias="schema.include.list")
+    schema_exclude_list: RegexList = Field((), alias="schema.exclude.list")
+    table_include_list: RegexList = Field((), alias="table.include.list")
+    table_exclude_list: RegexList = Field((), alias="table.exclude.list")
+    column_include_list: RegexList = Field((), alias="column.include.list")
+    column_exclude_list: RegexList = Field((), alias="column.exclude.list")
+
+    # --- snapshot ---
+    snapshot_mode: Annotated[
+        Literal["initial", "no_data", "initial_only", "when_needed", "always"],
+        v(enum_of(*_SNAPSHOT_MODES, aliases={"never": "no_data"},
+                  unsupported={"configuration_based": "", "custom": "", "exported": "", "schema_only": "",
+                               "schema_only_recovery": "", "recovery": ""})),
+    ] = Field("initial", alias="snapshot.mode")
+    snapshot_fetch_size: PositiveInt = Field(10240, alias="snapshot.fetch.size")
+    snapshot_max_threads: Annotated[
+        int, v(only_one("snapshots run on one thread; set snapshot.max.threads=1"))
+    ] = Field(1, alias="snapshot.max.threads")
+
+    # --- event encoding ---
+    decimal_handling_mode: Annotated[
+        Literal["precise", "double", "string"], v(enum_of("precise", "double", "string"))
+    ] = Field("string", alias="decimal.handling.mode")
+    time_precision_mode: Annotated[
+        Literal["adaptive", "adaptive_time_microseconds", "connect", "isostring"],
+        v(enum_of("adaptive", "adaptive_time_microseconds", "connect", "isostring",
+                  unsupported={"microseconds": "", "nanoseconds": ""})),
+    ] = Field("adaptive", alias="time.precision.mode")
+    binary_handling_mode: Annotated[
+        Literal["bytes", "base64", "base64-url-safe", "hex"],
+        v(enum_of("bytes", "base64", "base64-url-safe", "hex")),
+    ] = Field("bytes", alias="binary.handling.mode")
+    interval_handling_mode: Annotated[
+        Literal["numeric", "string"], v(enum_of("numeric", "string"))
+    ] = Field("numeric", alias="interval.handling.mode")
+    tombstones_on_delete: Bool = Field(True, alias="tombstones.on.delete")
+    skipped_operations: Annotated[frozenset[str], v(_skipped_operations)] = Field(
+        frozenset({"t"}), alias="skipped.operations")
+    include_unknown_datatypes: Bool = Field(False, alias="include.unknown.datatypes")
+    provide_transaction_metadata: Bool = Field(False, alias="provide.transaction.metadata")
+
+    # --- pacing, heartbeats, signals, retries ---
+    heartbeat_interval_ms: Annotated[int, v(int_between(0))] = Field(0, alias="heartbeat.interval.ms")
+    max_batch_size: PositiveInt = Field(2048, alias="max.batch.size")
+    max_queue_size: PositiveInt = Field(8192, alias="max.queue.size")
+    poll_interval_ms: PositiveInt = Field(500, alias="poll.interval.ms")
+    signal_data_collection: OptionalStr = Field(None, alias="signal.data.collection")
+    errors_max_retries: Annotated[int, v(int_between(-1))] = Field(-1, alias="errors.max.retries")
+    retriable_restart_connector_wait_ms: PositiveInt = Field(
+        10000, alias="retriable.restart.connector.wait.ms")
+
+    @classmethod
+    def _check_combinations(cls, data: Mapping[str, Any]) -> list[str]:
+        problems = []
+        for kind in ("schema", "table", "column"):
+            if f"{kind}.include.list" in data and f"{kind}.exclude.list" in data:
+                problems.append(f"properties '{kind}.include.list' and '{kind}.exclude.list' cannot both be "
+                                f"set (Debezium: \"{kind}.include.list\" is already specified)")
+        return problems
+
+    @model_validator(mode="after")
+    def _queue_larger_than_batch(self) -> PostgresSourceConfig:
+        if self.max_queue_size <= self.max_batch_size:
+            raise ValueError(f"property 'max.queue.size' = {self.max_queue_size} must be larger than "
+                             f"'max.batch.size' ({self.max_batch_size})")
+        return self
+
+    # --- questions the reader asks ---
+
+    def table_included(self, schema: str, table: str) -> bool:
+        """Whether changes of ``schema.table`` are captured (Debezium's schema and table filters)."""
+        if (schema.lower() in _SYSTEM_SCHEMAS or table.lower() in _SYSTEM_TABLES
+                or schema.startswith(_TEMP_SCHEMA_PREFIX)):
+            return False
+        if not _passes(schema, self.schema_include_list, self.schema_exclude_list):
+            return False
+        return _passes(f"{schema}.{table}", self.table_include_list, self.table_exclude_list)
+
+    def column_included(self, schema: str, table: str, column: str) -> bool:
+        """Whether a column appears in events (column.include/exclude.list on ``schema.table.column``)."""
+        return _passes(f"{schema}.{table}.{column}", self.column_include_list, self.column_exclude_list)
+
+    def skipped(self, op: str) -> bool:
+        """Whether events of this Debezium operation code (``c``, ``u``, ``d``, ``t``, ``r``) are dropped."""
+        return op in self.skipped_operations
+
+    def conninfo(self, replication: bool = False) -> str:
+        """A libpq connection string for this source, password included: never log it.
+
+        ``replication=True`` asks for a logical replication connection (``replication=database``).
+        """
+        params: list[tuple[str, str]] = [
+            ("host", self.database_hostname),
+            ("port", str(self.database_port)),
+            ("dbname", self.database_dbname),
+            ("user", self.database_user),
+        ]
+        if self.database_password is not None:
+            params.append(("password", self.database_password.get_secret_value()))
+        params.append(("sslmode", self.database_sslmode))
+        for key, value in (("sslrootcert", self.database_sslrootcert), ("sslcert", self.database_sslcert),
+                           ("sslkey", self.database_sslkey)):
+            if value is not None:
+                params.append((key, value))
+        if self.database_sslpassword is not None:
+            params.append(("sslpassword", self.database_sslpassword.get_secret_value()))
+        params.append(("keepalives", "1" if self.database_tcp_keepalive else "0"))
+        params.append(("application_name", APPLICATION_NAME))
+        params.append(("options", SESSION_OPTIONS))
+        if replication:
+            params.append(("replication", "database"))
+        return " ".join(f"{key}={_quote(value)}" for key, value in params)
+
+    def masked_dump(self) -> dict[str, Any]:
+        out = super().masked_dump()
+        ops = [op for op in OPERATIONS if op in self.skipped_operations]
+        out["skipped.operations"] = ",".join(ops) if ops else "none"
+        return out
+
+
+def _quote(value: str) -> str:
+    """A libpq conninfo value: single-quoted, with backslash and quote escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@lru_cache(maxsize=256)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
+
+
+def _passes(identifier: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    if include:
+        return any(p.fullmatch(identifier) for p in _compiled(include))
+    if exclude:
+        return not any(p.fullmatch(identifier) for p in _compiled(exclude))
+    return True

@@ -1,0 +1,123 @@
+"""Sink connector configurations: `FileStreamSinkConfig` (Kafka's FileStreamSink, JSON lines).
+
+Role: the typed, validated form of a Kafka Connect sink config. Every sink takes Kafka Connect's
+``topics`` (a comma-separated list) or ``topics.regex`` (a Java-style regex, matched against the whole
+topic name), exactly one of the two, as Kafka Connect requires, plus the error-handling settings
+``errors.tolerance`` (``none`` | ``all``) and ``errors.deadletterqueue.topic.name``, kept for the
+delivery pipeline. `topic_pattern()` turns either form into one compiled pattern to use with
+``fullmatch``.
+
+FileStreamSink specifics: ``file`` is required here (Kafka writes to stdout when it is unset; a
+service has no useful stdout); a relative path is taken relative to the working directory of the
+process that loads the config and stored absolute. Kafka's FileStreamSink has no ``batch.size``
+(that is the source's), so it is an unknown property here too.
+
+Failure story: like every connector model, problems are collected and returned all at once
+(`validate_properties`); the dead-letter topic may not be one of the topics the sink consumes, as
+Kafka Connect also refuses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from cdc.config._base import (
+    ConnectorModel,
+    enum_of,
+    split_list,
+    to_nonempty_str,
+    to_regex,
+    to_str,
+    to_topic_name,
+    v,
+)
+
+FILE_STREAM_SINK = "org.apache.kafka.connect.file.FileStreamSinkConnector"
+
+
+def _topics(value: Any) -> tuple[str, ...]:
+    items = split_list(to_str(value))
+    for item in items:
+        to_topic_name(item)
+    return items
+
+
+def _dlq_topic(value: Any) -> str | None:
+    text = to_str(value)
+    return to_topic_name(text) if text else None
+
+
+def _file(value: Any) -> Path:
+    return Path(os.path.abspath(to_nonempty_str(value)))
+
+
+class SinkModel(ConnectorModel):
+    """What every sink shares: the topics it reads and Kafka Connect's error-handling settings."""
+
+    KIND: ClassVar[str] = "sink"
+    UNSUPPORTED: ClassVar[dict[str, str]] = {
+        "errors.retry.timeout": "",
+        "errors.retry.delay.max.ms": "",
+        "errors.log.enable": "",
+        "errors.log.include.messages": "",
+        "errors.deadletterqueue.topic.replication.factor": "",
+        "errors.deadletterqueue.context.headers.enable": "",
+        "header.converter": "",
+        "config.action.reload": "",
+        "transforms": "single message transforms are not supported; use a mapping",
+        "predicates": "",
+    }
+    UNSUPPORTED_PREFIXES: ClassVar[dict[str, str]] = {
+        "transforms.": "single message transforms are not supported; use a mapping",
+        "predicates.": "",
+        "consumer.override.": "",
+        "producer.override.": "",
+        "admin.override.": "",
+        "key.converter.": "only key.converter.schemas.enable is supported",
+        "value.converter.": "only value.converter.schemas.enable is supported",
+    }
+
+    topics: Annotated[tuple[str, ...], v(_topics)] = Field((), alias="topics")
+    topics_regex: Annotated[str | None, v(to_regex)] = Field(None, alias="topics.regex")
+    errors_tolerance: Annotated[Literal["none", "all"], v(enum_of("none", "all"))] = Field(
+        "none", alias="errors.tolerance")
+    errors_deadletterqueue_topic_name: Annotated[str | None, v(_dlq_topic)] = Field(
+        None, alias="errors.deadletterqueue.topic.name")
+
+    @classmethod
+    def _check_combinations(cls, data: Mapping[str, Any]) -> list[str]:
+        given = [p for p in ("topics", "topics.regex") if str(data.get(p, "")).strip()]
+        if not given:
+            return ["one of the properties 'topics' or 'topics.regex' must be set"]
+        if len(given) == 2:
+            return ["properties 'topics' and 'topics.regex' are mutually exclusive; set only one"]
+        return []
+
+    @model_validator(mode="after")
+    def _dlq_not_consumed(self) -> SinkModel:
+        dlq = self.errors_deadletterqueue_topic_name
+        if dlq is not None and self.topic_pattern().fullmatch(dlq):
+            raise ValueError(f"property 'errors.deadletterqueue.topic.name' = '{dlq}' is one of the topics "
+                             "this sink consumes")
+        return self
+
+    def topic_pattern(self) -> re.Pattern[str]:
+        """The topics this sink reads, as one pattern; use ``fullmatch`` (Kafka's whole-name match)."""
+        if self.topics_regex is not None:
+            return re.compile(self.topics_regex)
+        return re.compile("|".join(re.escape(t) for t in self.topics))
+
+
+class FileStreamSinkConfig(SinkModel):
+    """Kafka's FileStreamSink: one event value per line (UTF-8 JSON), appended to `file`."""
+
+    CONNECTOR_CLASSES: ClassVar[tuple[str, ...]] = (
+        FILE_STREAM_SINK, "FileStreamSinkConnector", "FileStreamSink")
+
+    file: Annotated[Path, v(_file)] = Field(alias="file")

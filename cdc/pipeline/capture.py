@@ -1,0 +1,121 @@
+"""Capture: move committed transactions from a reader into the journal, then confirm them.
+
+The reader produces `CommittedTx` units; a bounded hand-off (counted in events held in memory, so a
+burst of transactions cannot grow memory) feeds one writer task, which groups whatever is waiting into
+one journal append (one fsync for many small transactions), runs it in a worker thread, and only after
+it returned tells the reader the new durable LSN. That order is the whole correctness story: the slot
+is never confirmed past what the journal holds, so a crash anywhere loses nothing.
+
+Failure story: a journal error propagates out of `run_capture` (the runner restarts the connector from
+the journal's offset); a reader error does the same after the writer finished what it had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from cdc.journal.sqlite import SqliteJournal
+from cdc.readers.postgres import CommittedTx, PostgresReader
+from cdc.types import ChangeEvent
+
+log = logging.getLogger(__name__)
+
+CHUNK = 5_000            # events per executemany chunk
+GROUP_EVENTS = 50_000    # events per journal commit, at most (a larger transaction is one commit)
+MEMORY_EVENTS = 100_000  # events waiting in memory for the journal, at most
+
+
+class EventBudget:
+    """Backpressure in events: `take(n)` waits while the waiting events would pass the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._cond = asyncio.Condition()
+
+    async def take(self, n: int) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.used == 0 or self.used + n <= self.limit)
+            self.used += n
+
+    async def give(self, n: int) -> None:
+        async with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
+@dataclass
+class CaptureStats:
+    transactions: int = 0
+    events: int = 0
+    last_seq: int = 0
+
+
+def _chunks(txs: Sequence[CommittedTx]) -> Iterator[list[ChangeEvent]]:
+    for tx in txs:
+        it = tx.events()
+        while chunk := list(itertools.islice(it, CHUNK)):
+            yield chunk
+
+
+async def run_capture(name: str, reader: PostgresReader, journal: SqliteJournal,
+                      on_durable: Callable[[int], None], stats: CaptureStats | None = None,
+                      memory_limit: int = MEMORY_EVENTS) -> None:
+    """Drain `reader.changes()` into the journal until the reader ends (or this task is cancelled)."""
+    stats = stats or CaptureStats()
+    queue: asyncio.Queue[CommittedTx | None] = asyncio.Queue()
+    budget = EventBudget(memory_limit)
+
+    async def produce() -> None:
+        try:
+            async for tx in reader.changes():
+                await budget.take(min(tx.count, memory_limit))
+                queue.put_nowait(tx)
+        finally:
+            queue.put_nowait(None)
+
+    async def write() -> None:
+        done = False
+        while not done:
+            first = await queue.get()
+            if first is None:
+                return
+            txs = [first]
+            n = first.count
+            while n < GROUP_EVENTS and not queue.empty():
+                nxt = queue.get_nowait()
+                if nxt is None:
+                    done = True
+                    break
+                txs.append(nxt)
+                n += nxt.count
+            toast = list(itertools.chain.from_iterable(t.toast for t in txs))
+            try:
+                seq = await asyncio.to_thread(journal.append, name, _chunks(txs), txs[-1].offset, toast)
+            finally:
+                for t in txs:
+                    t.release()
+            await budget.give(sum(min(t.count, memory_limit) for t in txs))
+            lsns = [t.confirm_lsn for t in txs if t.confirm_lsn is not None]
+            if lsns:
+                reader.confirm(max(lsns))
+            stats.transactions += len(txs)
+            stats.events += n
+            stats.last_seq = seq
+            on_durable(seq)
+
+    producer = asyncio.create_task(produce(), name=f"{name}-reader")
+    writer = asyncio.create_task(write(), name=f"{name}-journal")
+    try:
+        await asyncio.gather(producer, writer)
+    except BaseException:
+        producer.cancel()
+        # Let the writer finish what the reader handed over: it is confirmed only once durable.
+        await asyncio.gather(producer, return_exceptions=True)
+        if not writer.done():
+            await asyncio.gather(writer, return_exceptions=True)
+        raise

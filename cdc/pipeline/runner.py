@@ -1,0 +1,140 @@
+"""The runner: every source's capture and every sink's delivery in one process, until told to stop.
+
+Each source connector runs a supervised loop: open the reader from the journal's stored offset, capture
+until the reader ends; a `Transient` failure (server restart, network) restarts it after an
+exponential backoff, a `Permanent` one stops the run with the error. Each sink connector runs a delivery
+loop woken whenever the journal grows.
+
+Stopping: with `stop_at_end` each reader ends at the WAL end it saw when it opened; SIGTERM/SIGINT
+cancel the readers instead. Either way the journal writer finishes what it was handed (and confirms
+it), then the sinks deliver everything the journal holds, commit their cursors, and `run` returns 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdc.config import ConnectorConfig, FileStreamSinkConfig, PostgresSourceConfig
+from cdc.errors import CdcError, Permanent, Transient, classify
+from cdc.journal.sqlite import SqliteJournal
+from cdc.pipeline.capture import CaptureStats, run_capture
+from cdc.pipeline.delivery import DeliveryStats, run_delivery
+from cdc.readers.postgres import PostgresReader
+from sinks.file import FileStreamSink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunStats:
+    capture: dict[str, CaptureStats] = field(default_factory=dict)
+    delivery: dict[str, DeliveryStats] = field(default_factory=dict)
+
+
+async def _supervise_source(cfg: PostgresSourceConfig, journal: SqliteJournal, data_dir: Path,
+                            wakes: Sequence[asyncio.Event], stop_at_end: bool, stats: CaptureStats) -> None:
+    lookup = SqliteJournal(journal.path)
+    delay = 1.0
+    try:
+        while True:
+            reader = PostgresReader(cfg, data_dir / "spill" / cfg.name, lookup.toast_value)
+            reader.stop_at_end = stop_at_end
+            try:
+                await reader.open(journal.source_offset(cfg.name))
+
+                def durable(_seq: int) -> None:
+                    for w in wakes:
+                        w.set()
+
+                await run_capture(cfg.name, reader, journal, durable, stats)
+                return
+            except (Transient, OSError) as e:
+                err = classify(e)
+                if not isinstance(err, Transient):
+                    raise err from e
+                log.warning("connector %s: %s; reconnecting in %.0f s", cfg.name, err, delay)
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 60.0)
+            except Exception as e:
+                err = classify(e)
+                if isinstance(err, Transient):
+                    log.warning("connector %s: %s; reconnecting in %.0f s", cfg.name, err, delay)
+                    await asyncio.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 60.0)
+                    continue
+                raise err from e
+            finally:
+                await reader.close()
+    finally:
+        lookup.close()
+
+
+async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end: bool = False) -> RunStats:
+    """Run every connector until the end (stop_at_end) or a signal; returns what was done."""
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    sources = [c for c in connectors if isinstance(c, PostgresSourceConfig)]
+    sinks = [c for c in connectors if isinstance(c, FileStreamSinkConfig)]
+    stats = RunStats()
+    journal = SqliteJournal(data_dir / "journal.db")
+    wakes = [asyncio.Event() for _ in sinks]
+    capture_done = False
+    end_seq: int | None = None
+
+    def finished() -> int | None:
+        return end_seq if capture_done else None
+
+    loop = asyncio.get_running_loop()
+    source_tasks = []
+    for cfg in sources:
+        st = stats.capture[cfg.name] = CaptureStats()
+        source_tasks.append(asyncio.create_task(
+            _supervise_source(cfg, journal, data_dir, wakes, stop_at_end, st), name=f"source-{cfg.name}"))
+    sink_tasks = []
+    for scfg, wake in zip(sinks, wakes, strict=True):
+        ds = stats.delivery[scfg.name] = DeliveryStats()
+        sink = FileStreamSink(Path(scfg.file))
+        sink_tasks.append(asyncio.create_task(
+            run_delivery(scfg.name, journal, sink, scfg.topic_pattern(), wake, finished, ds),
+            name=f"sink-{scfg.name}"))
+
+    def on_signal() -> None:
+        log.info("stopping: capture stops, sinks drain the journal")
+        for t in source_tasks:
+            t.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal)
+    error: BaseException | None = None
+    try:
+        results = await asyncio.gather(*source_tasks, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
+                error = r
+        end_seq = journal.end_seq()
+        capture_done = True
+        for w in wakes:
+            w.set()
+        if error is not None:
+            for t in sink_tasks:
+                t.cancel()
+        for r in await asyncio.gather(*sink_tasks, return_exceptions=True):
+            if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError) and error is None:
+                error = r
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        journal.close()
+    if error is not None:
+        if isinstance(error, CdcError):
+            raise error
+        raise Permanent(f"{type(error).__name__}: {error}") from error
+    return stats

@@ -1,0 +1,1 @@
+"""Change readers: the pgoutput decoder and PostgreSQL type conversions, the PostgreSQL and binlog sources."""

@@ -1,0 +1,111 @@
+"""The one class that talks to PostgreSQL's replication socket: a COPY_BOTH stream driven by libpq.
+
+`ReplicationStream` sends `START_REPLICATION`, then hands out the CopyData messages that have
+arrived (in batches, so the event loop wakes once per socket read rather than once per row), and
+writes standby status updates. It knows nothing about pgoutput beyond the CopyData framing.
+
+Failure story: a broken connection, a server error, or the end of the COPY all raise `Transient`
+with the server's message (the caller reconnects with backoff and resumes from the journal's offset);
+a refused `START_REPLICATION` (missing slot or publication) raises `SourceError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+from psycopg import pq
+
+from cdc.errors import SourceError, Transient
+from cdc.readers.pgoutput import standby_status
+
+
+class ReplicationStream:
+    """A started logical replication stream over a `replication=database` connection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[object]) -> None:
+        self._conn = conn
+        self._pg = conn.pgconn
+        self._loop = asyncio.get_running_loop()
+
+    async def _readable(self) -> None:
+        fut: asyncio.Future[None] = self._loop.create_future()
+        sock = self._pg.socket
+
+        def ready() -> None:
+            self._loop.remove_reader(sock)
+            if not fut.done():
+                fut.set_result(None)
+
+        self._loop.add_reader(sock, ready)
+        try:
+            await fut
+        finally:
+            self._loop.remove_reader(sock)
+
+    async def start(self, command: str) -> None:
+        """Send START_REPLICATION and wait until the server switched to COPY_BOTH."""
+        pg = self._pg
+        pg.nonblocking = 1
+        pg.send_query(command.encode())
+        await self._flush()
+        while True:
+            pg.consume_input()
+            if not pg.is_busy():
+                break
+            await self._readable()
+        res = pg.get_result()
+        if res is None or res.status != pq.ExecStatus.COPY_BOTH:
+            msg = (res.error_message.decode(errors="replace") if res is not None else "no result").strip()
+            raise SourceError(f"START_REPLICATION refused by the server: {msg}")
+
+    async def read(self, out: list[memoryview | bytes], wait: float | None) -> None:
+        """Append every CopyData message already received to `out`; if none, wait up to `wait` s."""
+        pg = self._pg
+        while True:
+            n, data = pg.get_copy_data(1)
+            if n > 0:
+                out.append(data)
+                continue
+            if n == 0:
+                if out:
+                    return
+                try:
+                    await asyncio.wait_for(self._readable(), wait)
+                except TimeoutError:
+                    return
+                try:
+                    pg.consume_input()
+                except psycopg.OperationalError as e:
+                    raise Transient(f"replication connection lost: {e}") from e
+                continue
+            raise Transient(f"replication stream ended: {self._error()}")
+
+    def _error(self) -> str:
+        res = self._pg.get_result()
+        if res is not None and res.error_message:
+            return res.error_message.decode(errors="replace").strip()
+        return self._pg.error_message.decode(errors="replace").strip() or "connection closed"
+
+    async def send_status(self, write_lsn: int, flush_lsn: int, reply: bool = False) -> None:
+        """Tell the server what we received and what is durable (flush = apply = the journal's)."""
+        if self._pg.put_copy_data(standby_status(write_lsn, flush_lsn, flush_lsn, reply)) != 1:
+            raise Transient(f"could not send standby status: {self._error()}")
+        await self._flush()
+
+    async def _flush(self) -> None:
+        while self._pg.flush() == 1:
+            await self._writable()
+
+    async def _writable(self) -> None:
+        fut: asyncio.Future[None] = self._loop.create_future()
+        sock = self._pg.socket
+        def ready() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        self._loop.add_writer(sock, ready)
+        try:
+            await fut
+        finally:
+            self._loop.remove_writer(sock)

@@ -1,0 +1,605 @@
+"""PostgreSQL source: slot and publication set-up, consistent snapshot, pgoutput streaming.
+
+Lifecycle: `open()` connects (a normal connection for catalog queries and a `replication=database`
+one for the stream), checks the server, creates or reuses the publication
+(`publication.autocreate.mode`) and the slot, and decides whether to snapshot (`snapshot.mode`
+against the stored offset). `changes()` then yields `CommittedTx` batches in commit order: first the
+snapshot, read in chunks inside the transaction snapshot the slot exported (so streaming starts exactly
+where the snapshot ends: no gap, no overlap), then every committed transaction from the stream.
+Protocol v2 streaming is on, so a transaction larger than `logical_decoding_work_mem` arrives in
+chunks while still in progress; its changes wait in a SpillBuffer (memory-bounded, spilled to disk)
+and reach the journal only at its stream commit, or vanish at its abort.
+
+Offsets: the pipeline calls `confirm(lsn)` after the journal made a transaction durable; only then is
+that LSN reported to the server as flushed. A crash at any point resumes from the journal's offset and
+the server re-sends everything after it (duplicates possible, gaps never). A snapshot interrupted by a
+crash is taken again from the start on a fresh slot, since nothing was confirmed from the old one.
+
+Failure story: connection problems raise `Transient` (the runner reconnects with backoff); missing
+privileges, `wal_level` not `logical`, a missing publication under `disabled` raise `SourceError`
+with what to do. Passwords never reach a message: only masked config is ever formatted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+from psycopg.types.string import TextLoader
+
+from cdc.config import PostgresSourceConfig
+from cdc.errors import SourceError, classify
+from cdc.readers import pgoutput as po
+from cdc.readers.pgevents import Parts, TxInfo, assemble, change_parts
+from cdc.readers.pgstream import ReplicationStream
+from cdc.readers.pgtypes import TYPE_CATALOG_SQL, EncodingModes, RowCodec, TypeInfo
+from cdc.readers.spill import SpillBuffer
+from cdc.types import ChangeEvent, SourceOffset
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "__debezium_unavailable_value"   # Debezium's unavailable.value.placeholder
+TOAST_MIN = 256          # values at least this long are remembered to fill unchanged-TOAST columns
+TOAST_CACHE_SIZE = 50_000
+MAX_TOAST_PER_TX = 100_000
+BUILTIN_OID_LIMIT = 10_000   # oids below this are built-in types pgtypes knows without a lookup
+
+
+@dataclass(slots=True)
+class CommittedTx:
+    """A durable-ready unit for the journal: a committed transaction, or a chunk of the snapshot."""
+
+    offset: SourceOffset
+    confirm_lsn: int | None           # what the slot may be confirmed to once this is durable
+    count: int
+    _events: Callable[[], Iterator[ChangeEvent]]
+    toast: list[tuple[str, bytes, str, str]] = field(default_factory=list)
+    _release: Callable[[], None] | None = None
+
+    def events(self) -> Iterator[ChangeEvent]:
+        return self._events()
+
+    def release(self) -> None:
+        if self._release is not None:
+            self._release()
+
+
+@dataclass(slots=True)
+class TableState:
+    """What the stream needs to turn a relation's tuples into events (rebuilt on each Relation)."""
+
+    topic: str
+    schema: str
+    table: str
+    included: bool
+    codec: RowCodec | None
+    pk: tuple[str, ...]
+    toastable: bool
+
+
+@dataclass(slots=True)
+class _OpenTx:
+    xid: int
+    commit_time_us: int
+    buffer: SpillBuffer
+    toast: list[tuple[str, bytes, str, str]] = field(default_factory=list)
+
+
+class PostgresReader:
+    """Reads one PostgreSQL database's changes for one connector config."""
+
+    def __init__(self, cfg: PostgresSourceConfig, spill_dir: Path,
+                 toast_lookup: Callable[[str, bytes, str], str | None] | None = None) -> None:
+        self.cfg = cfg
+        self.spill_dir = spill_dir
+        self.modes = EncodingModes(decimal=cfg.decimal_handling_mode, time_precision=cfg.time_precision_mode,
+                                   binary=cfg.binary_handling_mode, interval=cfg.interval_handling_mode)
+        self._toast_lookup = toast_lookup
+        self._toast_cache: dict[tuple[str, bytes, str], str] = {}
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._repl: psycopg.AsyncConnection[Any] | None = None
+        self._stream: ReplicationStream | None = None
+        self._types: dict[int, TypeInfo] = {}
+        self._tables: dict[int, TableState] = {}
+        self._offset: SourceOffset | None = None
+        self._snapshot_name: str | None = None
+        self._consistent_lsn: int | None = None
+        self._do_snapshot = False
+        self._stream_after = False
+        self._flushed = 0          # durable in the journal: the only LSN we report as flushed
+        self._received = 0
+        self._reported = -1
+        self._last_status = 0.0
+        self._last_commit_lsn: int | None = None
+        self._last_yielded = 0     # end LSN of the last transaction handed to the pipeline
+        self._idle_lsn = 0         # a keepalive's wal_end seen while nothing was in flight
+        self.end_lsn: int | None = None
+        self.stop_at_end = False
+
+    # ------------------------------------------------------------------ set-up
+
+    async def open(self, offset: SourceOffset | None) -> None:
+        cfg = self.cfg
+        self._offset = offset
+        try:
+            self._conn = await psycopg.AsyncConnection.connect(cfg.conninfo(), autocommit=True)
+            await self._check_server()
+            await self._ensure_publication()
+            slot = await self._slot_info()
+            mode = cfg.snapshot_mode
+            done = bool(offset and offset.get("snapshot_completed", True))
+            lsn_known = bool(offset and "lsn" in offset)
+            if mode == "always":
+                need = True
+            elif mode in ("initial", "initial_only"):
+                need = not done
+            elif mode == "when_needed":
+                need = not done or slot is None or (lsn_known and offset is not None
+                                                    and slot["confirmed"] > int(offset["lsn"]))
+            else:  # no_data / never
+                need = False
+            self._do_snapshot = need
+            self._stream_after = mode != "initial_only"
+            if mode == "initial_only" and done:
+                self._stream_after = False
+            self._repl = await psycopg.AsyncConnection.connect(cfg.conninfo(replication=True), autocommit=True)
+            if need and (slot is None or not done):
+                # A fresh slot exports the snapshot the reads use; an old slot (crashed mid-snapshot,
+                # nothing confirmed from it) is dropped first so the two stay consistent.
+                if slot is not None:
+                    await self._drop_slot()
+                await self._create_slot(export=True)
+            elif slot is None:
+                await self._create_slot(export=False)
+            self.end_lsn = po.str_to_lsn(str(await self._scalar("SELECT pg_current_wal_lsn()::text")))
+        except psycopg.Error as e:
+            await self.close()
+            raise classify(e) from e
+
+    async def _scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
+        assert self._conn is not None
+        cur = await self._conn.execute(query, params)
+        row = await cur.fetchone()
+        return None if row is None else row[0]
+
+    async def _check_server(self) -> None:
+        wal_level = await self._scalar("SHOW wal_level")
+        if wal_level != "logical":
+            raise SourceError(f"connector '{self.cfg.name}': the server has wal_level={wal_level}; logical "
+                              "decoding needs wal_level=logical (ALTER SYSTEM SET wal_level = logical; restart)")
+        ok = await self._scalar("SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user")
+        if not ok:
+            raise SourceError(f"connector '{self.cfg.name}': user '{self.cfg.database_user}' lacks the "
+                              "REPLICATION attribute (ALTER ROLE ... WITH REPLICATION)")
+
+    def _included_tables_sql(self) -> str:
+        return ("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg_toast%' AND NOT c.relispartition ORDER BY 1, 2")
+
+    async def _included_tables(self) -> list[tuple[str, str]]:
+        assert self._conn is not None
+        rows = await (await self._conn.execute(self._included_tables_sql())).fetchall()
+        return [(s, t) for s, t in rows if self.cfg.table_included(s, t)]
+
+    async def _ensure_publication(self) -> None:
+        cfg, conn = self.cfg, self._conn
+        assert conn is not None
+        pub = cfg.publication_name
+        exists = await self._scalar("SELECT count(*) FROM pg_publication WHERE pubname = %s", (pub,))
+        mode = cfg.publication_autocreate_mode
+        if exists:
+            if mode == "filtered":
+                tables = await self._included_tables()
+                if tables:
+                    await conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(
+                        sql.Identifier(pub), sql.SQL(", ").join(sql.Identifier(s, t) for s, t in tables)))
+            return
+        if mode == "disabled":
+            raise SourceError(f"connector '{cfg.name}': publication '{pub}' does not exist and "
+                              "publication.autocreate.mode=disabled; create it (CREATE PUBLICATION "
+                              f"{pub} FOR TABLE ...) or set publication.autocreate.mode to filtered")
+        if mode == "filtered":
+            tables = await self._included_tables()
+            if not tables:
+                raise SourceError(f"connector '{cfg.name}': no table matches the include lists, so the "
+                                  "filtered publication would be empty")
+            stmt = sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
+                sql.Identifier(pub), sql.SQL(", ").join(sql.Identifier(s, t) for s, t in tables))
+        else:
+            stmt = sql.SQL("CREATE PUBLICATION {} FOR ALL TABLES").format(sql.Identifier(pub))
+        await conn.execute(stmt)
+        log.info("connector %s: created publication %s (%s)", cfg.name, pub, mode)
+
+    async def _slot_info(self) -> dict[str, Any] | None:
+        assert self._conn is not None
+        cur = await self._conn.execute(
+            "SELECT plugin, database, confirmed_flush_lsn::text, active FROM pg_replication_slots "
+            "WHERE slot_name = %s", (self.cfg.slot_name,))
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        plugin, database, confirmed, _active = row
+        if plugin != "pgoutput" or database != self.cfg.database_dbname:
+            raise SourceError(f"connector '{self.cfg.name}': slot '{self.cfg.slot_name}' exists for plugin "
+                              f"{plugin} on database {database}; use another slot.name or drop it")
+        return {"confirmed": po.str_to_lsn(confirmed) if confirmed else 0}
+
+    async def _drop_slot(self) -> None:
+        await self._scalar("SELECT pg_drop_replication_slot(%s)", (self.cfg.slot_name,))
+
+    async def _create_slot(self, export: bool) -> None:
+        assert self._repl is not None
+        opt = "EXPORT_SNAPSHOT" if export else "NOEXPORT_SNAPSHOT"
+        cur = await self._repl.execute(
+            f'CREATE_REPLICATION_SLOT "{self.cfg.slot_name}" LOGICAL pgoutput {opt}')
+        row = await cur.fetchone()
+        assert row is not None
+        self._consistent_lsn = po.str_to_lsn(row[1])
+        self._snapshot_name = row[2] if export else None
+        log.info("connector %s: created slot %s at %s", self.cfg.name, self.cfg.slot_name, row[1])
+
+    async def close(self) -> None:
+        for c in (self._repl, self._conn):
+            if c is not None and not c.closed:
+                with contextlib.suppress(psycopg.Error):
+                    await c.close()
+        self._repl = self._conn = None
+
+    # ------------------------------------------------------------------ catalog
+
+    async def _load_types(self, oids: set[int]) -> None:
+        missing = {o for o in oids if o >= BUILTIN_OID_LIMIT and o not in self._types}
+        while missing:
+            assert self._conn is not None
+            rows = await (await self._conn.execute(TYPE_CATALOG_SQL, (list(missing),))).fetchall()
+            nxt: set[int] = set()
+            for r in rows:
+                info = TypeInfo(*r)
+                self._types[info.oid] = info
+                for dep in (info.base_oid, info.elem_oid):
+                    if dep and dep >= BUILTIN_OID_LIMIT and dep not in self._types:
+                        nxt.add(dep)
+            for o in missing:
+                self._types.setdefault(o, TypeInfo(o, str(o), "b", 0, -1, 0))
+            missing = nxt
+
+    async def _primary_key(self, rel_oid: int) -> tuple[str, ...]:
+        assert self._conn is not None
+        rows = await (await self._conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s AND i.indisprimary "
+            "ORDER BY array_position(i.indkey::int2[], a.attnum)", (rel_oid,))).fetchall()
+        return tuple(r[0] for r in rows)
+
+    async def _table_state(self, oid: int, schema: str, table: str,
+                           columns: Sequence[tuple[str, int, int]]) -> TableState:
+        cfg = self.cfg
+        topic = f"{cfg.topic_prefix}.{schema}.{table}"
+        if not cfg.table_included(schema, table):
+            return TableState(topic, schema, table, False, None, (), False)
+        await self._load_types({c[1] for c in columns})
+        included = [n for n, _, _ in columns if cfg.column_included(schema, table, n)]
+        codec = RowCodec(columns, included, self._types, self.modes)
+        pk = tuple(c for c in await self._primary_key(oid) if c in included)
+        return TableState(topic, schema, table, True, codec, pk, True)
+
+    # ------------------------------------------------------------------ snapshot
+
+    async def _snapshot(self) -> AsyncIterator[CommittedTx]:
+        cfg = self.cfg
+        assert self._consistent_lsn is not None
+        lsn = self._consistent_lsn
+        snap = await psycopg.AsyncConnection.connect(cfg.conninfo())
+        started_us = time.time_ns() // 1000
+        try:
+            await snap.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            if self._snapshot_name:
+                await snap.execute(f"SET TRANSACTION SNAPSHOT '{self._snapshot_name}'")
+            tables = await self._snapshot_tables(snap)
+            progress = _Progress(cfg.name, [(f"{s}.{t}", n) for _, s, t, n in tables])
+            tx = TxInfo(server_name=cfg.topic_prefix, db=cfg.database_dbname, xid=None,
+                        commit_time_us=started_us, last_commit_lsn=None, snapshot="true",
+                        tombstones=cfg.tombstones_on_delete)
+            for oid, schema, table, _n in tables:
+                cols = await (await snap.execute(
+                    "SELECT attname, atttypid::int, atttypmod FROM pg_attribute WHERE attrelid = %s "
+                    "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (oid,))).fetchall()
+                st = await self._table_state(oid, schema, table, [(n, t, m) for n, t, m in cols])
+                assert st.codec is not None
+                # The type's output function, exactly as pgoutput sends it (a ::text cast is not:
+                # bool gives 'true', char(n) loses its padding, inet gains a /32).
+                query = sql.SQL("SELECT {} FROM ONLY {}").format(
+                    sql.SQL(", ").join(sql.Identifier(n) for n, _, _ in cols), sql.Identifier(schema, table))
+                async with snap.cursor(name=f"cdc_snapshot_{oid}") as cur:
+                    for _, typ, _ in cols:
+                        cur.adapters.register_loader(typ, TextLoader)
+                    cur.itersize = cfg.snapshot_fetch_size
+                    await cur.execute(query)
+                    while rows := await cur.fetchmany(cfg.snapshot_fetch_size):
+                        parts: list[Parts] = []
+                        toast: list[tuple[str, bytes, str, str]] = []
+                        decode, pk = st.codec.decode, st.pk
+                        for row in rows:
+                            after = decode(row)
+                            if pk:
+                                self._remember(st, orjson.dumps({c: after[c] for c in pk}), after, toast)
+                            parts.extend(change_parts(0, "r", st.topic, schema, table, pk, None, after, lsn))
+                        chunk = _snapshot_chunk(parts, tx, lsn)
+                        chunk.toast = toast
+                        yield chunk
+                        progress.advance(f"{schema}.{table}", len(rows))
+            progress.close()
+            await snap.execute("COMMIT")
+        finally:
+            await snap.close()
+        yield CommittedTx({"lsn": lsn, "snapshot_completed": True}, None, 0, lambda: iter(()))
+
+    async def _snapshot_tables(self, snap: psycopg.AsyncConnection[Any]) -> list[tuple[int, str, str, int]]:
+        rows = await (await snap.execute(
+            "SELECT c.oid::int, n.nspname, c.relname, greatest(c.reltuples, 0)::bigint FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
+            "AND NOT c.relispartition ORDER BY 2, 3")).fetchall()
+        return [(o, s, t, n) for o, s, t, n in rows if self.cfg.table_included(s, t)]
+
+    # ------------------------------------------------------------------ streaming
+
+    async def changes(self) -> AsyncIterator[CommittedTx]:
+        """Snapshot chunks (if one is due), then committed transactions, in commit order."""
+        if self._do_snapshot:
+            async for tx in self._snapshot():
+                yield tx
+        if not self._stream_after:
+            return
+        async for tx in self._streaming():
+            yield tx
+
+    def confirm(self, lsn: int) -> None:
+        """The journal made everything up to `lsn` durable: the next status may report it flushed."""
+        if lsn > self._flushed:
+            self._flushed = lsn
+
+    def _start_lsn(self) -> int:
+        if self._offset and "lsn" in self._offset and self._offset.get("snapshot_completed", True):
+            return int(self._offset["lsn"])
+        return self._consistent_lsn or 0
+
+    async def _streaming(self) -> AsyncIterator[CommittedTx]:
+        cfg = self.cfg
+        assert self._repl is not None
+        start = self._start_lsn()
+        self._flushed = max(self._flushed, start)
+        self._stream = stream = ReplicationStream(self._repl)
+        pub = cfg.publication_name.replace("'", "''").replace('"', '""')
+        await stream.start(f'START_REPLICATION SLOT "{cfg.slot_name}" LOGICAL {po.lsn_to_str(start)} '
+                           f"(proto_version '2', streaming 'on', publication_names '\"{pub}\"', "
+                           "messages 'true')")
+        log.info("connector %s: streaming from %s", cfg.name, po.lsn_to_str(start))
+        status_every = cfg.status_update_interval_ms / 1000
+        open_tx: _OpenTx | None = None
+        streams: dict[int, _OpenTx] = {}
+        in_stream: _OpenTx | None = None
+        batch: list[memoryview | bytes] = []
+        decode, parse_copy = po.decode_message, po.parse_copy_data
+        while True:
+            batch.clear()
+            await stream.read(batch, wait=1.0)
+            reply = False
+            for raw in batch:
+                frame = parse_copy(raw)
+                if isinstance(frame, po.Keepalive):
+                    self._received = max(self._received, frame.wal_end)
+                    if open_tx is None and not streams and self._flushed >= self._last_yielded:
+                        # Nothing in flight and everything handed over is durable: no commit before
+                        # wal_end is still unjournaled, so the slot may move there (keeps WAL from piling up).
+                        self._idle_lsn = max(self._idle_lsn, frame.wal_end)
+                    reply = reply or frame.reply_requested
+                    continue
+                self._received = max(self._received, frame.wal_end)
+                msg = decode(raw, 25, in_stream is not None)
+                if isinstance(msg, po.Insert | po.Update | po.Delete):
+                    target = in_stream or open_tx
+                    if target is not None:
+                        self._on_change(msg, frame.wal_start, target)
+                elif isinstance(msg, po.Begin):
+                    open_tx = _OpenTx(msg.xid, msg.commit_time_us, SpillBuffer(self.spill_dir))
+                elif isinstance(msg, po.Commit):
+                    if open_tx is None:
+                        continue
+                    tx, open_tx = open_tx, None
+                    if msg.end_lsn <= start:
+                        tx.buffer.close()
+                    else:
+                        yield self._committed(tx, msg.commit_lsn, msg.end_lsn)
+                elif isinstance(msg, po.Relation):
+                    await self._on_relation(msg)
+                elif isinstance(msg, po.StreamStart):
+                    in_stream = streams.get(msg.xid)
+                    if in_stream is None:
+                        in_stream = streams[msg.xid] = _OpenTx(msg.xid, 0, SpillBuffer(self.spill_dir))
+                elif isinstance(msg, po.StreamStop):
+                    in_stream = None
+                elif isinstance(msg, po.StreamCommit):
+                    tx = streams.pop(msg.xid)
+                    tx.commit_time_us = msg.commit_time_us
+                    if msg.end_lsn <= start:
+                        tx.buffer.close()
+                    else:
+                        yield self._committed(tx, msg.commit_lsn, msg.end_lsn)
+                elif isinstance(msg, po.StreamAbort):
+                    if msg.subxid == msg.xid:
+                        aborted = streams.pop(msg.xid, None)
+                        if aborted is not None:
+                            aborted.buffer.close()
+                    elif msg.xid in streams:
+                        streams[msg.xid].buffer.discard_subxact(msg.subxid)
+                elif isinstance(msg, po.Truncate):
+                    target = in_stream or open_tx
+                    if target is not None:
+                        self._on_truncate(msg, frame.wal_start, target)
+                # Type, Origin and logical messages need no event.
+            if open_tx is None and not streams and self._idle_lsn > self._flushed:
+                self._flushed = self._idle_lsn
+            now = time.monotonic()
+            if reply or not batch or now - self._last_status >= status_every or (
+                    self._flushed > self._reported and now - self._last_status >= 0.2):
+                # An empty read means we are caught up: ask the server for a keepalive (its wal_end).
+                await self._send_status(reply=not batch)
+            if (self.stop_at_end and self.end_lsn is not None and open_tx is None and not streams
+                    and self._flushed >= self.end_lsn):
+                await self._send_status()
+                return
+
+    async def _send_status(self, reply: bool = False) -> None:
+        assert self._stream is not None
+        await self._stream.send_status(self._flushed, self._flushed, reply)
+        self._reported = self._flushed
+        self._last_status = time.monotonic()
+
+    def _committed(self, tx: _OpenTx, commit_lsn: int, end_lsn: int) -> CommittedTx:
+        info = TxInfo(server_name=self.cfg.topic_prefix, db=self.cfg.database_dbname, xid=tx.xid,
+                      commit_time_us=tx.commit_time_us, last_commit_lsn=self._last_commit_lsn,
+                      tombstones=self.cfg.tombstones_on_delete)
+        self._last_commit_lsn = commit_lsn
+        self._last_yielded = end_lsn
+        buf = tx.buffer
+        offset = {"lsn": end_lsn, "txId": tx.xid, "ts_usec": tx.commit_time_us}
+
+        def events() -> Iterator[ChangeEvent]:
+            return assemble(iter(buf), info, time.time_ns() // 1_000_000)
+
+        return CommittedTx(offset, end_lsn, buf.count, events, tx.toast, buf.close)
+
+    async def _on_relation(self, rel: po.Relation) -> None:
+        cols = [(c.name, c.type_oid, c.type_modifier) for c in rel.columns]
+        try:
+            self._tables[rel.oid] = await self._table_state(rel.oid, rel.namespace, rel.name, cols)
+        except psycopg.Error as e:
+            raise classify(e) from e
+
+    def _on_truncate(self, msg: po.Truncate, lsn: int, tx: _OpenTx) -> None:
+        if self.cfg.skipped("t"):
+            return
+        for oid in msg.rel_oids:
+            st = self._tables.get(oid)
+            if st is not None and st.included:
+                tx.buffer.append((msg.xid or tx.xid, "t", st.topic, st.schema, st.table, None, None, None, lsn))
+
+    def _on_change(self, msg: po.Insert | po.Update | po.Delete, lsn: int, tx: _OpenTx) -> None:
+        st = self._tables.get(msg.rel_oid)
+        if st is None or not st.included:
+            return
+        codec = st.codec
+        assert codec is not None
+        before: dict[str, Any] | None = None
+        after: dict[str, Any] | None = None
+        full_old = False
+        if isinstance(msg, po.Insert):
+            op = "c"
+            after = codec.decode(msg.new)
+        elif isinstance(msg, po.Update):
+            op = "u"
+            after = codec.decode(msg.new)
+            if msg.old is not None:
+                before = codec.decode(msg.old)
+                full_old = msg.old_kind == "O"
+        else:
+            op = "d"
+            if msg.old is not None:
+                before = codec.decode(msg.old)
+        if self.cfg.skipped(op):
+            return
+        if after is not None and st.pk:
+            key = orjson.dumps({c: after[c] for c in st.pk})
+            if isinstance(msg, po.Update) and po.UNCHANGED_TOAST in msg.new:
+                old_key = key if before is None else orjson.dumps({c: before[c] for c in st.pk})
+                self._fill_unchanged(st, key, old_key, before if full_old else None, after)
+            self._remember(st, key, after, tx.toast)
+        elif after is not None and full_old and isinstance(msg, po.Update) and po.UNCHANGED_TOAST in msg.new:
+            self._fill_unchanged(st, None, None, before, after)
+        for p in change_parts(msg.xid or tx.xid, op, st.topic, st.schema, st.table, st.pk, before, after, lsn):
+            tx.buffer.append(p)
+
+    def _remember(self, st: TableState, key: bytes, row: dict[str, Any],
+                  out: list[tuple[str, bytes, str, str]]) -> None:
+        """Record long values: a later update may send them as unchanged TOAST (no value)."""
+        cache = self._toast_cache
+        for col, v in row.items():
+            if type(v) is str and len(v) >= TOAST_MIN:
+                enc = orjson.dumps(v).decode()
+                if len(cache) >= TOAST_CACHE_SIZE:
+                    del cache[next(iter(cache))]
+                cache[(st.topic, key, col)] = enc
+                if len(out) < MAX_TOAST_PER_TX:
+                    out.append((st.topic, key, col, enc))
+
+    def _fill_unchanged(self, st: TableState, key: bytes | None, old_key: bytes | None,
+                        full_before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+        """Replace unchanged-TOAST markers: from a full old image, else the last value recorded for the
+        row (under its old key if the key just changed), else Debezium's placeholder, with a warning."""
+        for col, v in after.items():
+            if v is not po.UNCHANGED_TOAST:
+                continue
+            if full_before is not None and full_before.get(col, po.UNCHANGED_TOAST) is not po.UNCHANGED_TOAST:
+                after[col] = full_before[col]
+                continue
+            known = None
+            for k in dict.fromkeys((key, old_key)):
+                if k is not None and known is None:
+                    known = self._toast_cache.get((st.topic, k, col))
+                    if known is None and self._toast_lookup is not None:
+                        known = self._toast_lookup(st.topic, k, col)
+            if known is not None:
+                after[col] = orjson.loads(known)
+            else:
+                log.warning("connector %s: %s column %s of key %s is an unchanged TOAST value the bridge "
+                            "never saw; emitting %s", self.cfg.name, st.topic, col,
+                            key.decode() if key else "(no key)", UNAVAILABLE)
+                after[col] = UNAVAILABLE
+
+
+def _snapshot_chunk(parts: list[Parts], tx: TxInfo, lsn: int) -> CommittedTx:
+    now_ms = time.time_ns() // 1_000_000
+    return CommittedTx({"lsn": lsn, "snapshot_completed": False}, None, len(parts),
+                       lambda: assemble(parts, tx, now_ms))
+
+
+class _Progress:
+    """A rich progress bar for the snapshot when stderr is a terminal; a log line per table otherwise."""
+
+    def __init__(self, name: str, tables: list[tuple[str, int]]) -> None:
+        import sys
+
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._name = name
+        if sys.stderr.isatty() and tables:
+            from rich.progress import Progress
+
+            self._bar = Progress(transient=False)
+            self._bar.start()
+            for t, n in tables:
+                self._tasks[t] = self._bar.add_task(f"snapshot {t}", total=max(n, 1))
+
+    def advance(self, table: str, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._tasks[table], advance=n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+        log.info("connector %s: snapshot complete", self._name)
+
+
+async def wait_closed(reader: PostgresReader) -> None:
+    await asyncio.shield(reader.close())

@@ -1,0 +1,1 @@
+"""Repository scripts (the demo); not part of the installed package."""

@@ -1,0 +1,130 @@
+"""Helpers for end-to-end tests: connector files, running `cdc` as a real process, replaying its output.
+
+`replay` rebuilds table contents from a FileStreamSink file the way a downstream consumer would:
+by key (c/r/u upsert the after image, d removes the key); a table without a primary key is replayed as
+a multiset (d removes one row equal to `before`, u swaps `before` for `after`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tests.servers.postgres import PgServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_connectors(tmp: Path, srv: PgServer, db: str, name: str, *, tables: str = "public\\..*",
+                     snapshot: str = "initial", extra: dict[str, str] | None = None) -> list[Path]:
+    src = {"name": name, "config": {
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "database.hostname": "127.0.0.1", "database.port": str(srv.port), "database.user": "postgres",
+        "database.password": "${env:E2E_PG_PASSWORD}", "database.dbname": db, "topic.prefix": name,
+        "slot.name": f"slot_{name}", "publication.name": f"pub_{name}", "table.include.list": tables,
+        "snapshot.mode": snapshot, "skipped.operations": "none", **(extra or {})}}
+    sink = {"name": f"{name}-file", "config": {"connector.class": "FileStreamSink",
+                                               "file": str(tmp / "out" / f"{name}.jsonl"),
+                                               "topics.regex": f"{name}\\..*"}}
+    files = [tmp / f"{name}-source.json", tmp / f"{name}-sink.json"]
+    files[0].write_text(json.dumps(src))
+    files[1].write_text(json.dumps(sink))
+    return files
+
+
+def cdc_cmd(files: Sequence[Path], data_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "cdc.cli", "run", "--data-dir", str(data_dir), *extra, *map(str, files)]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "E2E_PG_PASSWORD": "not-used-trust-auth", "PYTHONPATH": str(ROOT)}
+
+
+def run_to_end(files: Sequence[Path], data_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`cdc run --stop-at-end`; fails the test with the process output if it does not exit 0."""
+    p = subprocess.run(cdc_cmd(files, data_dir, "--stop-at-end", "--debug"), env=env(), capture_output=True, text=True,
+                       timeout=timeout, check=False)
+    assert p.returncode == 0, f"cdc exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr[-5000:]}"
+    return p
+
+
+def run_to_end_measured(files: Sequence[Path], data_dir: Path) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Like run_to_end, in a fresh launcher process so its children's peak RSS is the bridge's alone."""
+    code = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, "
+            "text=True); sys.stderr.write(p.stderr); sys.stdout.write(p.stdout); "
+            "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+            "sys.exit(p.returncode)")
+    p = subprocess.run([sys.executable, "-c", code, *cdc_cmd(files, data_dir, "--stop-at-end")], env=env(),
+                       capture_output=True, text=True, timeout=1200, check=False)
+    assert p.returncode == 0, f"cdc exited {p.returncode}\n{p.stdout}\n{p.stderr[-5000:]}"
+    rss = int(p.stdout.strip().splitlines()[-1].split()[1])
+    _ = resource  # the launcher measures; imported here for readers of this helper
+    return p, rss * 1024
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def replay(events: Sequence[dict[str, Any]], pks: dict[str, Sequence[str]]) -> dict[str, Any]:
+    """Table name → {key tuple: row} (or a Counter of rows for tables without a primary key)."""
+    state: dict[str, Any] = {}
+    for ev in events:
+        table = ev["source"]["table"]
+        pk = pks.get(table, ())
+        op, before, after = ev["op"], ev["before"], ev["after"]
+        if pk:
+            rows = state.setdefault(table, {})
+            if op in ("c", "r", "u"):
+                rows[tuple(after[c] for c in pk)] = after
+            elif op == "d":
+                rows.pop(tuple(before[c] for c in pk), None)
+            elif op == "t":
+                rows.clear()
+        else:
+            bag: Counter[str] = state.setdefault(table, Counter())
+            if op in ("c", "r"):
+                bag[json.dumps(after, sort_keys=True)] += 1
+            elif op == "u":
+                bag[json.dumps(before, sort_keys=True)] -= 1
+                bag[json.dumps(after, sort_keys=True)] += 1
+            elif op == "d":
+                bag[json.dumps(before, sort_keys=True)] -= 1
+            elif op == "t":
+                bag.clear()
+            state[table] = +bag
+    return state
+
+
+def table_state(dsn: str, table: str, pk: Sequence[str], columns: Sequence[str]) -> Any:
+    """What the database holds, in the same shape as `replay` (values as their text form)."""
+    cols = ", ".join(f"{c}::text" for c in columns)
+    with psycopg.connect(dsn) as c:
+        rows = c.execute(f"SELECT {cols} FROM {table}").fetchall()
+    if pk:
+        return {tuple(r[columns.index(k)] for k in pk): dict(zip(columns, r, strict=True)) for r in rows}
+    return +Counter(json.dumps(dict(zip(columns, r, strict=True)), sort_keys=True) for r in rows)
+
+
+def as_text(state: Any, pk: Sequence[str], casts: dict[str, Any]) -> Any:
+    """Normalise replayed rows to the database's text form with per-column converters."""
+    def conv(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: (None if v is None else casts.get(k, str)(v)) for k, v in row.items()}
+
+    if pk:
+        return {tuple(str(x) for x in key): conv(row) for key, row in state.items()}
+    out: Counter[str] = Counter()
+    for js, n in state.items():
+        out[json.dumps(conv(json.loads(js)), sort_keys=True)] += n
+    return +out
