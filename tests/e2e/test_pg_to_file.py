@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,17 +112,22 @@ def test_snapshot_stream_sigkill_restart(pg_server: PgServer, pg_db: str, tmp_pa
     out = tmp_path / "out" / "erp1.jsonl"
     data = tmp_path / "data"
 
-    proc = subprocess.Popen(cdc_cmd(files, data), env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    log = (tmp_path / "cdc.log").open("w")
+    proc = subprocess.Popen(cdc_cmd(files, data), env=env(), stdout=subprocess.DEVNULL, stderr=log)
     try:
-        load = threading.Thread(target=workload, args=(pg_db, 1, 400))
+        def wait_for(cond: Callable[[str], bool]) -> None:
+            deadline = time.monotonic() + 120
+            while not cond(out.read_text() if out.exists() else ""):
+                assert proc.poll() is None, (tmp_path / "cdc.log").read_text()
+                assert time.monotonic() < deadline, (tmp_path / "cdc.log").read_text()[-5000:]
+                time.sleep(0.05)
+
+        wait_for(lambda text: text.count("\n") >= 350)      # the snapshot is delivered
+        load = threading.Thread(target=workload, args=(pg_db, 1, 800))
         load.start()
-        deadline = time.monotonic() + 120
-        # Kill once streamed (non-snapshot) changes are reaching the file: mid-stream.
-        while '"op":"u"' not in (out.read_text() if out.exists() else ""):
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "no streamed event reached the file"
-            time.sleep(0.05)
+        # Kill once streamed changes are reaching the file, while the load is still running: mid-stream.
+        wait_for(lambda text: '"op":"u"' in text)
+        assert load.is_alive()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         load.join()
@@ -129,6 +135,7 @@ def test_snapshot_stream_sigkill_restart(pg_server: PgServer, pg_db: str, tmp_pa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        log.close()
     first_run_lines = len(read_events(out))
     workload(pg_db, 2, 200)
     run_to_end(files, data)
@@ -138,8 +145,14 @@ def test_snapshot_stream_sigkill_restart(pg_server: PgServer, pg_db: str, tmp_pa
     assert len(events) > first_run_lines
     assert not any(e["after"] and e["after"].get("name") == "rolled back" for e in events)
     # A primary-key change is a delete of the old key followed by a create of the new one.
-    moved = [e for e in events if e["op"] == "c" and e["after"]["id"] > 500000]
-    assert moved
+    customers = [e for e in events if e["source"]["table"] == "customers"]
+    for i, e in enumerate(customers):
+        if e["op"] == "c" and e["after"]["id"] > 500000:
+            old_id = e["after"]["id"] - 500000
+            assert any(d["op"] == "d" and d["before"]["id"] == old_id for d in customers[max(0, i - 3):i])
+            break
+    else:
+        raise AssertionError("no primary-key change captured")
 
 
 def test_stop_at_end_is_incremental_and_idempotent(pg_server: PgServer, pg_db: str, tmp_path: Path) -> None:
