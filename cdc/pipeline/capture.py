@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 5_000            # events per executemany chunk
 GROUP_EVENTS = 50_000    # events per journal commit, at most (a larger transaction is one commit)
-MEMORY_EVENTS = 100_000  # events waiting in memory for the journal, at most
+MEMORY_EVENTS = 50_000   # events waiting in memory for the journal, at most
 
 
 class EventBudget:

@@ -1,9 +1,11 @@
 """Pure assembly of Debezium change events from decoded PostgreSQL row images.
 
 A change is first reduced to *parts* as soon as it is decoded: `(xid, op, topic, schema, table, key,
-before, after, lsn)` with key/before/after already JSON bytes. The envelope needs the commit's
-timestamp, which a streamed transaction only reveals at its end, so the parts wait (in a SpillBuffer)
-and `assemble` writes the final value bytes at commit by concatenation, without re-encoding rows.
+before, after, lsn)` with key/before/after as dicts of Debezium-encoded values. The envelope needs the
+commit's timestamp, which a streamed transaction only reveals at its end, so the parts wait (in a
+SpillBuffer) and `assemble` serialises them at commit, each row with one orjson call, the envelope by
+concatenation. Rows stay dicts until then on purpose: orjson's small outputs each keep a ~4 KiB buffer,
+so holding thousands of serialised rows costs far more memory than the dicts.
 
 Debezium semantics kept here: the key is the primary key (None for a table without one); an update
 that changes the primary key becomes a delete of the old key, a tombstone (if enabled) and a create
@@ -13,7 +15,7 @@ event with op "t" and no key. No I/O: unit-tested with plain values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +24,9 @@ import orjson
 from cdc import __version__
 from cdc.types import ChangeEvent
 
+Row = dict[str, Any]
 # (xid, op, topic, schema, table, key, before, after, lsn)
-Parts = tuple[int, str, str, str, str, bytes | None, bytes | None, bytes | None, int]
+Parts = tuple[int, str, str, str, str, Row | None, Row | None, Row | None, int]
 
 _VERSION = orjson.dumps(__version__)
 
@@ -41,27 +44,18 @@ class TxInfo:
     tombstones: bool = True
 
 
-def key_of(row: Mapping[str, Any], pk: Sequence[str]) -> bytes | None:
-    """Debezium's key: the primary-key columns as a JSON object, None without a primary key."""
-    if not pk:
-        return None
-    return orjson.dumps({c: row[c] for c in pk})
-
-
 def change_parts(xid: int, op: str, topic: str, schema: str, table: str, pk: Sequence[str],
-                 before: dict[str, Any] | None, after: dict[str, Any] | None, lsn: int) -> list[Parts]:
+                 before: Row | None, after: Row | None, lsn: int) -> list[Parts]:
     """Parts for one decoded change; a primary-key update yields a delete and a create."""
-    dumps = orjson.dumps
     if op == "u" and before is not None and pk and after is not None:
         old_key = {c: before.get(c) for c in pk}
         new_key = {c: after[c] for c in pk}
-        if all(v is not None for v in old_key.values()) and old_key != new_key:
-            return [(xid, "d", topic, schema, table, dumps(old_key), dumps(before), None, lsn),
-                    (xid, "c", topic, schema, table, dumps(new_key), None, dumps(after), lsn)]
+        if None not in old_key.values() and old_key != new_key:
+            return [(xid, "d", topic, schema, table, old_key, before, None, lsn),
+                    (xid, "c", topic, schema, table, new_key, None, after, lsn)]
     row = after if after is not None else before
-    key = None if row is None or not pk else dumps({c: row[c] for c in pk})
-    return [(xid, op, topic, schema, table, key,
-             None if before is None else dumps(before), None if after is None else dumps(after), lsn)]
+    key = None if row is None or not pk else {c: row[c] for c in pk}
+    return [(xid, op, topic, schema, table, key, before, after, lsn)]
 
 
 def assemble(parts: Iterator[Parts] | Sequence[Parts], tx: TxInfo, now_ms: int) -> Iterator[ChangeEvent]:
@@ -77,7 +71,12 @@ def assemble(parts: Iterator[Parts] | Sequence[Parts], tx: TxInfo, now_ms: int) 
     end = b'","ts_ms":%d,"ts_us":%d,"ts_ns":%d}' % (now_ms, now_ms * 1000, now_ms * 1_000_000)
     names: dict[tuple[str, str], bytes] = {}
     tombstones = tx.tombstones
-    for _xid, op, topic, schema, table, key, before, after, lsn in parts:
+    dumps = orjson.dumps
+    for _xid, op, topic, schema, table, key_row, before_row, after_row, lsn in parts:
+        # b"%b" % copies into an exact-size object: orjson's own result keeps a ~4 KiB buffer.
+        key = None if key_row is None else b"%b" % dumps(key_row)
+        before = None if before_row is None else dumps(before_row)
+        after = None if after_row is None else dumps(after_row)
         st = names.get((schema, table))
         if st is None:
             st = names[(schema, table)] = (orjson.dumps(schema) + b',"table":' + orjson.dumps(table)

@@ -544,3 +544,34 @@ def str_to_lsn(text: str) -> int:
 
 
 _LSN_RE = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
+
+
+# A row change as the capture loop consumes it, without message objects:
+# (tag 'I'/'U'/'D' as int, wal_start, xid (in a stream) or None, rel_oid, old_kind, old, new)
+Change = tuple[int, int, int | None, int, str | None, tuple[TupleValue, ...] | None,
+               tuple[TupleValue, ...] | None]
+
+
+def decode_change_py(buf: bytes | memoryview, in_stream: bool, unchanged: object) -> Change | None:
+    """The XLogData frame `buf` as a Change if it carries an Insert, Update or Delete, else None.
+
+    Pure-Python twin of the C `_pgspeed.decode_change`, used where the extension is not built."""
+    if len(buf) < 26 or buf[0] != 0x77 or buf[25] not in (73, 85, 68):
+        return None
+    (wal_start,) = _U64(buf, 1)
+    msg = decode_message(buf, 25, in_stream)
+    if isinstance(msg, Insert):
+        return (73, wal_start, msg.xid, msg.rel_oid, None, None, msg.new)
+    if isinstance(msg, Update):
+        return (85, wal_start, msg.xid, msg.rel_oid, msg.old_kind, msg.old, msg.new)
+    assert isinstance(msg, Delete)
+    return (68, wal_start, msg.xid, msg.rel_oid, msg.old_kind, msg.old, None)
+
+
+decode_change: Callable[[bytes | memoryview, bool, object], Change | None]
+try:
+    from cdc.readers._pgspeed import decode_change as _c_decode_change
+
+    decode_change = _c_decode_change
+except ImportError:  # the optional C extension was not built: same results, slower
+    decode_change = decode_change_py

@@ -52,6 +52,8 @@ TOAST_MIN = 256          # values at least this long are remembered to fill unch
 TOAST_CACHE_SIZE = 50_000
 MAX_TOAST_PER_TX = 100_000
 BUILTIN_OID_LIMIT = 10_000   # oids below this are built-in types pgtypes knows without a lookup
+# Built-in fixed-length types: never stored out of line (TOAST), so never worth remembering.
+FIXED_LENGTH_OIDS = frozenset({16, 18, 20, 21, 23, 26, 700, 701, 790, 1082, 1083, 1114, 1184, 1186, 1266, 2950})
 
 
 @dataclass(slots=True)
@@ -83,7 +85,7 @@ class TableState:
     included: bool
     codec: RowCodec | None
     pk: tuple[str, ...]
-    toastable: bool
+    toast_columns: tuple[str, ...]   # included columns whose values can be TOASTed (text-like, bytea, ...)
 
 
 @dataclass(slots=True)
@@ -104,6 +106,7 @@ class PostgresReader:
         self.modes = EncodingModes(decimal=cfg.decimal_handling_mode, time_precision=cfg.time_precision_mode,
                                    binary=cfg.binary_handling_mode, interval=cfg.interval_handling_mode)
         self._toast_lookup = toast_lookup
+        self._skip = cfg.skipped_operations
         self._toast_cache: dict[tuple[str, bytes, str], str] = {}
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._repl: psycopg.AsyncConnection[Any] | None = None
@@ -286,12 +289,21 @@ class PostgresReader:
         cfg = self.cfg
         topic = f"{cfg.topic_prefix}.{schema}.{table}"
         if not cfg.table_included(schema, table):
-            return TableState(topic, schema, table, False, None, (), False)
+            return TableState(topic, schema, table, False, None, (), ())
         await self._load_types({c[1] for c in columns})
         included = [n for n, _, _ in columns if cfg.column_included(schema, table, n)]
         codec = RowCodec(columns, included, self._types, self.modes)
         pk = tuple(c for c in await self._primary_key(oid) if c in included)
-        return TableState(topic, schema, table, True, codec, pk, True)
+        toast = tuple(n for n, typ, _ in columns if n in included and self._toastable(typ))
+        return TableState(topic, schema, table, True, codec, pk, toast)
+
+    def _toastable(self, oid: int) -> bool:
+        info = self._types.get(oid)
+        if info is not None and info.kind == "d":
+            return self._toastable(info.base_oid)
+        if info is not None:
+            return info.kind not in ("e",)   # arrays, composites, ranges, custom types: varlena
+        return oid not in FIXED_LENGTH_OIDS
 
     # ------------------------------------------------------------------ snapshot
 
@@ -331,8 +343,8 @@ class PostgresReader:
                         decode, pk = st.codec.decode, st.pk
                         for row in rows:
                             after = decode(row)
-                            if pk:
-                                self._remember(st, orjson.dumps({c: after[c] for c in pk}), after, toast)
+                            if st.toast_columns:
+                                self._remember(st, after, toast)
                             parts.extend(change_parts(0, "r", st.topic, schema, table, pk, None, after, lsn))
                         chunk = _snapshot_chunk(parts, tx, lsn)
                         chunk.toast = toast
@@ -390,12 +402,19 @@ class PostgresReader:
         streams: dict[int, _OpenTx] = {}
         in_stream: _OpenTx | None = None
         batch: list[memoryview | bytes] = []
-        decode, parse_copy = po.decode_message, po.parse_copy_data
+        decode, parse_copy, change = po.decode_message, po.parse_copy_data, po.decode_change
+        unchanged = po.UNCHANGED_TOAST
         while True:
             batch.clear()
             await stream.read(batch, wait=1.0)
             reply = False
             for raw in batch:
+                ch = change(raw, in_stream is not None, unchanged)
+                if ch is not None:  # the hot path: row changes, decoded in C where built
+                    target = in_stream or open_tx
+                    if target is not None:
+                        self._on_change(ch, target)
+                    continue
                 frame = parse_copy(raw)
                 if isinstance(frame, po.Keepalive):
                     self._received = max(self._received, frame.wal_end)
@@ -407,11 +426,7 @@ class PostgresReader:
                     continue
                 self._received = max(self._received, frame.wal_end)
                 msg = decode(raw, 25, in_stream is not None)
-                if isinstance(msg, po.Insert | po.Update | po.Delete):
-                    target = in_stream or open_tx
-                    if target is not None:
-                        self._on_change(msg, frame.wal_start, target)
-                elif isinstance(msg, po.Begin):
+                if isinstance(msg, po.Begin):
                     open_tx = _OpenTx(msg.xid, msg.commit_time_us, SpillBuffer(self.spill_dir))
                 elif isinstance(msg, po.Commit):
                     if open_tx is None:
@@ -495,47 +510,39 @@ class PostgresReader:
             if st is not None and st.included:
                 tx.buffer.append((msg.xid or tx.xid, "t", st.topic, st.schema, st.table, None, None, None, lsn))
 
-    def _on_change(self, msg: po.Insert | po.Update | po.Delete, lsn: int, tx: _OpenTx) -> None:
-        st = self._tables.get(msg.rel_oid)
-        if st is None or not st.included:
+    def _on_change(self, ch: po.Change, tx: _OpenTx) -> None:
+        tag, lsn, xid, rel_oid, old_kind, old, new = ch
+        st = self._tables.get(rel_oid)
+        if st is None or st.codec is None:
             return
-        codec = st.codec
-        assert codec is not None
-        before: dict[str, Any] | None = None
-        after: dict[str, Any] | None = None
-        full_old = False
-        if isinstance(msg, po.Insert):
+        decode = st.codec.decode
+        before = None if old is None else decode(old)
+        after = None if new is None else decode(new)
+        if tag == 73:    # 'I'
             op = "c"
-            after = codec.decode(msg.new)
-        elif isinstance(msg, po.Update):
+        elif tag == 85:  # 'U'
             op = "u"
-            after = codec.decode(msg.new)
-            if msg.old is not None:
-                before = codec.decode(msg.old)
-                full_old = msg.old_kind == "O"
+            assert new is not None and after is not None
+            if po.UNCHANGED_TOAST in new:
+                self._fill_unchanged(st, before if old_kind == "O" else None, before, after)
         else:
             op = "d"
-            if msg.old is not None:
-                before = codec.decode(msg.old)
-        if self.cfg.skipped(op):
+        if op in self._skip:
             return
-        if after is not None and st.pk:
-            key = orjson.dumps({c: after[c] for c in st.pk})
-            if isinstance(msg, po.Update) and po.UNCHANGED_TOAST in msg.new:
-                old_key = key if before is None else orjson.dumps({c: before[c] for c in st.pk})
-                self._fill_unchanged(st, key, old_key, before if full_old else None, after)
-            self._remember(st, key, after, tx.toast)
-        elif after is not None and full_old and isinstance(msg, po.Update) and po.UNCHANGED_TOAST in msg.new:
-            self._fill_unchanged(st, None, None, before, after)
-        for p in change_parts(msg.xid or tx.xid, op, st.topic, st.schema, st.table, st.pk, before, after, lsn):
+        if after is not None and st.toast_columns:
+            self._remember(st, after, tx.toast)
+        for p in change_parts(xid or tx.xid, op, st.topic, st.schema, st.table, st.pk, before, after, lsn):
             tx.buffer.append(p)
 
-    def _remember(self, st: TableState, key: bytes, row: dict[str, Any],
-                  out: list[tuple[str, bytes, str, str]]) -> None:
-        """Record long values: a later update may send them as unchanged TOAST (no value)."""
+    def _remember(self, st: TableState, row: dict[str, Any], out: list[tuple[str, bytes, str, str]]) -> None:
+        """Record long values by row key: a later update may send them as unchanged TOAST (no value)."""
+        key: bytes | None = None
         cache = self._toast_cache
-        for col, v in row.items():
-            if type(v) is str and len(v) >= TOAST_MIN:
+        for col in st.toast_columns:
+            v = row[col]
+            if type(v) is str and len(v) >= TOAST_MIN and st.pk:
+                if key is None:
+                    key = orjson.dumps({c: row[c] for c in st.pk})
                 enc = orjson.dumps(v).decode()
                 if len(cache) >= TOAST_CACHE_SIZE:
                     del cache[next(iter(cache))]
@@ -543,10 +550,15 @@ class PostgresReader:
                 if len(out) < MAX_TOAST_PER_TX:
                     out.append((st.topic, key, col, enc))
 
-    def _fill_unchanged(self, st: TableState, key: bytes | None, old_key: bytes | None,
-                        full_before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    def _fill_unchanged(self, st: TableState, full_before: dict[str, Any] | None,
+                        before: dict[str, Any] | None, after: dict[str, Any]) -> None:
         """Replace unchanged-TOAST markers: from a full old image, else the last value recorded for the
         row (under its old key if the key just changed), else Debezium's placeholder, with a warning."""
+        keys: list[bytes] = []
+        if st.pk:
+            keys.append(orjson.dumps({c: after[c] for c in st.pk}))
+            if before is not None and None not in (before.get(c) for c in st.pk):
+                keys.append(orjson.dumps({c: before[c] for c in st.pk}))
         for col, v in after.items():
             if v is not po.UNCHANGED_TOAST:
                 continue
@@ -554,17 +566,18 @@ class PostgresReader:
                 after[col] = full_before[col]
                 continue
             known = None
-            for k in dict.fromkeys((key, old_key)):
-                if k is not None and known is None:
-                    known = self._toast_cache.get((st.topic, k, col))
-                    if known is None and self._toast_lookup is not None:
-                        known = self._toast_lookup(st.topic, k, col)
+            for k in keys:
+                known = self._toast_cache.get((st.topic, k, col))
+                if known is None and self._toast_lookup is not None:
+                    known = self._toast_lookup(st.topic, k, col)
+                if known is not None:
+                    break
             if known is not None:
                 after[col] = orjson.loads(known)
             else:
                 log.warning("connector %s: %s column %s of key %s is an unchanged TOAST value the bridge "
                             "never saw; emitting %s", self.cfg.name, st.topic, col,
-                            key.decode() if key else "(no key)", UNAVAILABLE)
+                            keys[0].decode() if keys else "(no key)", UNAVAILABLE)
                 after[col] = UNAVAILABLE
 
 

@@ -1,0 +1,3 @@
+from cdc.readers.pgoutput import Change
+
+def decode_change(buf: bytes | memoryview, in_stream: bool, unchanged: object, /) -> Change | None: ...
