@@ -2,8 +2,8 @@
  *
  * decode_change(buf, in_stream, unchanged) takes one CopyData message of the replication stream. If it
  * is an XLogData frame carrying an Insert, Update or Delete, it returns
- *   (tag, wal_start, xid | None, rel_oid, old_kind | None, old_tuple | None, new_tuple | None)
- * with tuple values as str (text), bytes (binary), None (NULL) or `unchanged` (unchanged TOAST);
+ *   (tag, wal_start, xid | None, rel_oid, old_kind | None, old_tuple | None, new_tuple | None, longest)
+ * where `longest` is the byte length of the new tuple's longest value, with tuple values as str (text), bytes (binary), None (NULL) or `unchanged` (unchanged TOAST);
  * otherwise None, and the caller uses the pure-Python decoder. Malformed input raises ValueError.
  * Behaviour is identical to cdc/readers/pgoutput.py, which the unit tests check on the same bytes.
  */
@@ -20,7 +20,8 @@ static PyObject *truncated(void) {
     return NULL;
 }
 
-static PyObject *read_tuple(const unsigned char **pp, const unsigned char *end, PyObject *unchanged) {
+static PyObject *read_tuple(const unsigned char **pp, const unsigned char *end, PyObject *unchanged,
+                            uint32_t *longest) {
     const unsigned char *p = *pp;
     if (end - p < 2) return truncated();
     Py_ssize_t n = ((Py_ssize_t)p[0] << 8) | p[1];
@@ -40,6 +41,7 @@ static PyObject *read_tuple(const unsigned char **pp, const unsigned char *end, 
             uint32_t len = rd32(p);
             p += 4;
             if ((size_t)(end - p) < len) { Py_DECREF(t); return truncated(); }
+            if (len > *longest) *longest = len;
             v = k == 't' ? PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)len, "strict")
                          : PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)len);
             if (v == NULL) {
@@ -73,6 +75,7 @@ static PyObject *decode_change(PyObject *self, PyObject *const *args, Py_ssize_t
     PyObject *unchanged = args[2];
     const unsigned char *b = view.buf, *end = b + view.len, *p;
     PyObject *result = NULL, *old = NULL, *new_ = NULL, *xid = NULL, *old_kind = NULL;
+    uint32_t longest_old = 0, longest = 0;
     if (in_stream < 0) goto done;
     if (view.len < 26 || b[0] != 'w' || (b[25] != 'I' && b[25] != 'U' && b[25] != 'D')) {
         result = Py_None; Py_INCREF(result);
@@ -94,7 +97,7 @@ static PyObject *decode_change(PyObject *self, PyObject *const *args, Py_ssize_t
     unsigned char kind = *p++;
     if (tag == 'U' && (kind == 'K' || kind == 'O')) {
         old_kind = PyUnicode_FromStringAndSize((const char *)&kind, 1);
-        if ((old = read_tuple(&p, end, unchanged)) == NULL) goto done;
+        if ((old = read_tuple(&p, end, unchanged, &longest_old)) == NULL) goto done;
         if (p >= end) { truncated(); goto done; }
         kind = *p++;
     }
@@ -104,19 +107,20 @@ static PyObject *decode_change(PyObject *self, PyObject *const *args, Py_ssize_t
             goto done;
         }
         old_kind = PyUnicode_FromStringAndSize((const char *)&kind, 1);
-        if ((old = read_tuple(&p, end, unchanged)) == NULL) goto done;
+        if ((old = read_tuple(&p, end, unchanged, &longest_old)) == NULL) goto done;
     } else {
         if (kind != 'N') {
             PyErr_Format(PyExc_ValueError, "pgoutput: %s expects a new tuple 'N', got 0x%02x",
                          tag == 'I' ? "Insert" : "Update", kind);
             goto done;
         }
-        if ((new_ = read_tuple(&p, end, unchanged)) == NULL) goto done;
+        if ((new_ = read_tuple(&p, end, unchanged, &longest)) == NULL) goto done;
     }
     if (old == NULL) { old = Py_None; Py_INCREF(old); }
     if (new_ == NULL) { new_ = Py_None; Py_INCREF(new_); }
     if (old_kind == NULL) { old_kind = Py_None; Py_INCREF(old_kind); }
-    result = Py_BuildValue("(iKOkOOO)", (int)tag, wal_start, xid, rel, old_kind, old, new_);
+    result = Py_BuildValue("(iKOkOOOk)", (int)tag, wal_start, xid, rel, old_kind, old, new_,
+                           (unsigned long)longest);
 done:
     Py_XDECREF(old);
     Py_XDECREF(new_);
@@ -128,7 +132,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"decode_change", (PyCFunction)(void (*)(void))decode_change, METH_FASTCALL,
-     "decode_change(buf, in_stream, unchanged) -> (tag, wal_start, xid, rel_oid, old_kind, old, new) | None"},
+     "decode_change(buf, in_stream, unchanged) -> (tag, wal_start, xid, rel_oid, old_kind, old, new, longest) | None"},
     {NULL, NULL, 0, NULL},
 };
 

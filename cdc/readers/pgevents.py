@@ -15,7 +15,7 @@ event with op "t" and no key. No I/O: unit-tested with plain values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,18 +44,33 @@ class TxInfo:
     tombstones: bool = True
 
 
-def change_parts(xid: int, op: str, topic: str, schema: str, table: str, pk: Sequence[str],
+KeyFn = Callable[[Row], Row]
+
+
+def key_function(pk: Sequence[str]) -> KeyFn | None:
+    """A compiled `row -> {pk columns}` (None for a table without a primary key)."""
+    if not pk:
+        return None
+    src = "def key(r):\n    return {" + ", ".join(f"{c!r}: r[{c!r}]" for c in pk) + "}\n"
+    ns: dict[str, Any] = {}
+    exec(compile(src, "<key>", "exec"), ns)
+    fn: KeyFn = ns["key"]
+    return fn
+
+
+def change_parts(xid: int, op: str, topic: str, schema: str, table: str, key: KeyFn | None,
                  before: Row | None, after: Row | None, lsn: int) -> list[Parts]:
     """Parts for one decoded change; a primary-key update yields a delete and a create."""
-    if op == "u" and before is not None and pk and after is not None:
-        old_key = {c: before.get(c) for c in pk}
-        new_key = {c: after[c] for c in pk}
+    if key is None:
+        return [(xid, op, topic, schema, table, None, before, after, lsn)]
+    if op == "u" and before is not None and after is not None:
+        old_key, new_key = key(before), key(after)
         if None not in old_key.values() and old_key != new_key:
             return [(xid, "d", topic, schema, table, old_key, before, None, lsn),
                     (xid, "c", topic, schema, table, new_key, None, after, lsn)]
+        return [(xid, op, topic, schema, table, new_key, before, after, lsn)]
     row = after if after is not None else before
-    key = None if row is None or not pk else {c: row[c] for c in pk}
-    return [(xid, op, topic, schema, table, key, before, after, lsn)]
+    return [(xid, op, topic, schema, table, None if row is None else key(row), before, after, lsn)]
 
 
 def assemble(parts: Iterator[Parts] | Sequence[Parts], tx: TxInfo, now_ms: int) -> Iterator[ChangeEvent]:

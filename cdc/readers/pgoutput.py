@@ -546,10 +546,15 @@ def str_to_lsn(text: str) -> int:
 _LSN_RE = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 
 
-# A row change as the capture loop consumes it, without message objects:
-# (tag 'I'/'U'/'D' as int, wal_start, xid (in a stream) or None, rel_oid, old_kind, old, new)
+# A row change as the capture loop consumes it, without message objects: (tag 'I'/'U'/'D' as int,
+# wal_start, xid (in a stream) or None, rel_oid, old_kind, old, new, byte length of new's longest value)
 Change = tuple[int, int, int | None, int, str | None, tuple[TupleValue, ...] | None,
-               tuple[TupleValue, ...] | None]
+               tuple[TupleValue, ...] | None, int]
+
+
+def _longest(values: tuple[TupleValue, ...]) -> int:
+    return max((len(v.encode()) if isinstance(v, str) else len(v) for v in values
+                if isinstance(v, str | bytes)), default=0)
 
 
 def decode_change_py(buf: bytes | memoryview, in_stream: bool, unchanged: object) -> Change | None:
@@ -561,11 +566,11 @@ def decode_change_py(buf: bytes | memoryview, in_stream: bool, unchanged: object
     (wal_start,) = _U64(buf, 1)
     msg = decode_message(buf, 25, in_stream)
     if isinstance(msg, Insert):
-        return (73, wal_start, msg.xid, msg.rel_oid, None, None, msg.new)
+        return (73, wal_start, msg.xid, msg.rel_oid, None, None, msg.new, _longest(msg.new))
     if isinstance(msg, Update):
-        return (85, wal_start, msg.xid, msg.rel_oid, msg.old_kind, msg.old, msg.new)
+        return (85, wal_start, msg.xid, msg.rel_oid, msg.old_kind, msg.old, msg.new, _longest(msg.new))
     assert isinstance(msg, Delete)
-    return (68, wal_start, msg.xid, msg.rel_oid, msg.old_kind, msg.old, None)
+    return (68, wal_start, msg.xid, msg.rel_oid, msg.old_kind, msg.old, None, 0)
 
 
 decode_change: Callable[[bytes | memoryview, bool, object], Change | None]

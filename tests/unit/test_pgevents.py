@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import orjson
 
-from cdc.readers.pgevents import TxInfo, assemble, change_parts
+from cdc.readers.pgevents import TxInfo, assemble, change_parts, key_function
+
+ID = key_function(["id"])
 
 TX = TxInfo(server_name="erp", db="erpdb", xid=2337, commit_time_us=1_795_499_801_193_934,
             last_commit_lsn=401888000, tombstones=True)
 
 
 def test_insert_envelope_matches_debezium_shape() -> None:
-    parts = change_parts(2337, "c", "erp.public.orders", "public", "orders", ["id"], None,
+    parts = change_parts(2337, "c", "erp.public.orders", "public", "orders", ID, None,
                          {"id": 1, "note": 'a "q"'}, 401888952)
     [ev] = list(assemble(parts, TX, now_ms=1_795_499_807_758))
     assert ev.topic == "erp.public.orders"
@@ -32,14 +34,14 @@ def test_insert_envelope_matches_debezium_shape() -> None:
 
 def test_first_sequence_is_null_and_snapshot_has_no_xid() -> None:
     tx = TxInfo(server_name="erp", db="d", xid=None, commit_time_us=0, last_commit_lsn=None, snapshot="true")
-    [ev] = list(assemble(change_parts(0, "r", "t", "s", "x", [], None, {"a": 1}, 5), tx, 0))
+    [ev] = list(assemble(change_parts(0, "r", "t", "s", "x", None, None, {"a": 1}, 5), tx, 0))
     assert ev.key is None and ev.value is not None
     src = orjson.loads(ev.value)["source"]
     assert src["sequence"] == '[null,"5"]' and src["txId"] is None and src["snapshot"] == "true"
 
 
 def test_primary_key_change_is_delete_tombstone_create() -> None:
-    parts = change_parts(1, "u", "t", "s", "x", ["id"], {"id": 1, "a": "x"}, {"id": 2, "a": "x"}, 9)
+    parts = change_parts(1, "u", "t", "s", "x", ID, {"id": 1, "a": "x"}, {"id": 2, "a": "x"}, 9)
     evs = list(assemble(parts, TX, 0))
     assert [(orjson.loads(e.key or b"null"), e.value and orjson.loads(e.value)["op"]) for e in evs] == [
         ({"id": 1}, "d"), ({"id": 1}, None), ({"id": 2}, "c")]
@@ -47,8 +49,8 @@ def test_primary_key_change_is_delete_tombstone_create() -> None:
 
 def test_update_without_pk_change_and_delete_tombstone_off() -> None:
     tx = TxInfo(server_name="erp", db="d", xid=1, commit_time_us=0, last_commit_lsn=None, tombstones=False)
-    parts = change_parts(1, "u", "t", "s", "x", ["id"], {"id": 1, "a": "x"}, {"id": 1, "a": "y"}, 9)
-    parts += change_parts(1, "d", "t", "s", "x", ["id"], {"id": 1, "a": None}, None, 10)
+    parts = change_parts(1, "u", "t", "s", "x", ID, {"id": 1, "a": "x"}, {"id": 1, "a": "y"}, 9)
+    parts += change_parts(1, "d", "t", "s", "x", ID, {"id": 1, "a": None}, None, 10)
     evs = list(assemble(parts, tx, 0))
     assert [orjson.loads(e.value or b"null")["op"] for e in evs] == ["u", "d"]
     assert orjson.loads(evs[1].value or b"null")["before"] == {"id": 1, "a": None}

@@ -61,9 +61,10 @@ def test_same_result_as_python(decode: Decoder, case: int) -> None:
 
 def test_decoded_values() -> None:
     got = po.decode_change_py(CASES[2], False, po.UNCHANGED_TOAST)
-    assert got == (85, 0x1_0000_0002, None, 16384, "K", ("1", None), ("2", po.UNCHANGED_TOAST))
+    assert got == (85, 0x1_0000_0002, None, 16384, "K", ("1", None), ("2", po.UNCHANGED_TOAST), 1)
     got = po.decode_change_py(CASES[0], False, po.UNCHANGED_TOAST)
     assert got is not None and got[6] == ("1", b"raw", None, "é 🙂")
+    assert got[7] == len("é 🙂".encode()), "longest value in bytes"
 
 
 @pytest.mark.parametrize("decode", DECODERS)
