@@ -39,7 +39,7 @@ from psycopg.types.string import TextLoader
 from cdc.config import PostgresSourceConfig
 from cdc.errors import SourceError, classify
 from cdc.readers import pgoutput as po
-from cdc.readers.pgevents import Parts, TxInfo, assemble, change_parts
+from cdc.readers.pgevents import KeyFn, Parts, TxInfo, assemble, change_parts, key_function
 from cdc.readers.pgstream import ReplicationStream
 from cdc.readers.pgtypes import TYPE_CATALOG_SQL, EncodingModes, RowCodec, TypeInfo
 from cdc.readers.spill import SpillBuffer
@@ -54,6 +54,10 @@ MAX_TOAST_PER_TX = 100_000
 BUILTIN_OID_LIMIT = 10_000   # oids below this are built-in types pgtypes knows without a lookup
 # Built-in fixed-length types: never stored out of line (TOAST), so never worth remembering.
 FIXED_LENGTH_OIDS = frozenset({16, 18, 20, 21, 23, 26, 700, 701, 790, 1082, 1083, 1114, 1184, 1186, 1266, 2950})
+
+
+class SlotInUse(SourceError):
+    """The replication slot is held by another connection (another bridge, or our own lost one)."""
 
 
 @dataclass(slots=True)
@@ -85,6 +89,7 @@ class TableState:
     included: bool
     codec: RowCodec | None
     pk: tuple[str, ...]
+    key: KeyFn | None                # compiled row -> primary-key dict
     toast_columns: tuple[str, ...]   # included columns whose values can be TOASTed (text-like, bytea, ...)
 
 
@@ -138,6 +143,8 @@ class PostgresReader:
             await self._check_server()
             await self._ensure_publication()
             slot = await self._slot_info()
+            if slot is not None and slot["active_pid"] is not None:
+                raise SlotInUse(self._slot_in_use(slot["active_pid"]))
             mode = cfg.snapshot_mode
             done = bool(offset and offset.get("snapshot_completed", True))
             lsn_known = bool(offset and "lsn" in offset)
@@ -152,16 +159,20 @@ class PostgresReader:
                 need = False
             self._do_snapshot = need
             self._stream_after = mode != "initial_only"
-            if mode == "initial_only" and done:
-                self._stream_after = False
             self._repl = await psycopg.AsyncConnection.connect(cfg.conninfo(replication=True), autocommit=True)
-            if need and (slot is None or not done):
-                # A fresh slot exports the snapshot the reads use; an old slot (crashed mid-snapshot,
-                # nothing confirmed from it) is dropped first so the two stay consistent.
+            if need:
+                # The reads use the snapshot a fresh slot exports, so that streaming starts exactly where
+                # the snapshot ends. An existing slot (crashed mid-snapshot, or `always`/`when_needed`
+                # taking a new snapshot) is dropped first: everything before the new slot is in the
+                # snapshot. A snapshot-only connector's slot is temporary: it must not pin WAL afterwards.
                 if slot is not None:
                     await self._drop_slot()
-                await self._create_slot(export=True)
-            elif slot is None:
+                await self._create_slot(export=True, temporary=not self._stream_after)
+            elif slot is None and self._stream_after:
+                if lsn_known:
+                    log.warning("connector %s: slot %s is gone; changes since the stored offset that it "
+                                "held are lost (snapshot.mode=when_needed takes a new snapshot instead)",
+                                cfg.name, cfg.slot_name)
                 await self._create_slot(export=False)
             self.end_lsn = po.str_to_lsn(str(await self._scalar("SELECT pg_current_wal_lsn()::text")))
         except psycopg.Error as e:
@@ -226,25 +237,32 @@ class PostgresReader:
     async def _slot_info(self) -> dict[str, Any] | None:
         assert self._conn is not None
         cur = await self._conn.execute(
-            "SELECT plugin, database, confirmed_flush_lsn::text, active FROM pg_replication_slots "
+            "SELECT plugin, database, confirmed_flush_lsn::text, active_pid FROM pg_replication_slots "
             "WHERE slot_name = %s", (self.cfg.slot_name,))
         row = await cur.fetchone()
         if row is None:
             return None
-        plugin, database, confirmed, _active = row
+        plugin, database, confirmed, active_pid = row
         if plugin != "pgoutput" or database != self.cfg.database_dbname:
             raise SourceError(f"connector '{self.cfg.name}': slot '{self.cfg.slot_name}' exists for plugin "
                               f"{plugin} on database {database}; use another slot.name or drop it")
-        return {"confirmed": po.str_to_lsn(confirmed) if confirmed else 0}
+        return {"confirmed": po.str_to_lsn(confirmed) if confirmed else 0, "active_pid": active_pid}
+
+    def _slot_in_use(self, pid: object) -> str:
+        slot = self.cfg.slot_name
+        return (f"connector '{self.cfg.name}': replication slot '{slot}' is in use by another process "
+                f"(PID {pid}); stop the other consumer of this slot (or, if it is stale, end it with "
+                f"SELECT pg_terminate_backend({pid})), or give this connector its own slot.name")
 
     async def _drop_slot(self) -> None:
         await self._scalar("SELECT pg_drop_replication_slot(%s)", (self.cfg.slot_name,))
 
-    async def _create_slot(self, export: bool) -> None:
+    async def _create_slot(self, export: bool, temporary: bool = False) -> None:
         assert self._repl is not None
         opt = "EXPORT_SNAPSHOT" if export else "NOEXPORT_SNAPSHOT"
+        temp = "TEMPORARY " if temporary else ""
         cur = await self._repl.execute(
-            f'CREATE_REPLICATION_SLOT "{self.cfg.slot_name}" LOGICAL pgoutput {opt}')
+            f'CREATE_REPLICATION_SLOT "{self.cfg.slot_name}" {temp}LOGICAL pgoutput {opt}')
         row = await cur.fetchone()
         assert row is not None
         self._consistent_lsn = po.str_to_lsn(row[1])
@@ -289,13 +307,13 @@ class PostgresReader:
         cfg = self.cfg
         topic = f"{cfg.topic_prefix}.{schema}.{table}"
         if not cfg.table_included(schema, table):
-            return TableState(topic, schema, table, False, None, (), ())
+            return TableState(topic, schema, table, False, None, (), None, ())
         await self._load_types({c[1] for c in columns})
         included = [n for n, _, _ in columns if cfg.column_included(schema, table, n)]
         codec = RowCodec(columns, included, self._types, self.modes)
         pk = tuple(c for c in await self._primary_key(oid) if c in included)
         toast = tuple(n for n, typ, _ in columns if n in included and self._toastable(typ))
-        return TableState(topic, schema, table, True, codec, pk, toast)
+        return TableState(topic, schema, table, True, codec, pk, key_function(pk), toast)
 
     def _toastable(self, oid: int) -> bool:
         info = self._types.get(oid)
@@ -345,7 +363,7 @@ class PostgresReader:
                             after = decode(row)
                             if st.toast_columns:
                                 self._remember(st, after, toast)
-                            parts.extend(change_parts(0, "r", st.topic, schema, table, pk, None, after, lsn))
+                            parts.extend(change_parts(0, "r", st.topic, schema, table, st.key, None, after, lsn))
                         chunk = _snapshot_chunk(parts, tx, lsn)
                         chunk.toast = toast
                         yield chunk
@@ -382,6 +400,8 @@ class PostgresReader:
             self._flushed = lsn
 
     def _start_lsn(self) -> int:
+        if self._do_snapshot:
+            return self._consistent_lsn or 0    # the new slot's point, where the snapshot ends
         if self._offset and "lsn" in self._offset and self._offset.get("snapshot_completed", True):
             return int(self._offset["lsn"])
         return self._consistent_lsn or 0
@@ -393,9 +413,12 @@ class PostgresReader:
         self._flushed = max(self._flushed, start)
         self._stream = stream = ReplicationStream(self._repl)
         pub = cfg.publication_name.replace("'", "''").replace('"', '""')
-        await stream.start(f'START_REPLICATION SLOT "{cfg.slot_name}" LOGICAL {po.lsn_to_str(start)} '
-                           f"(proto_version '2', streaming 'on', publication_names '\"{pub}\"', "
-                           "messages 'true')")
+        try:
+            await stream.start(f'START_REPLICATION SLOT "{cfg.slot_name}" LOGICAL {po.lsn_to_str(start)} '
+                               f"(proto_version '2', streaming 'on', publication_names '\"{pub}\"', "
+                               "messages 'true')")
+        except psycopg.errors.ObjectInUse as e:     # taken between open() and here
+            raise SlotInUse(self._slot_in_use(str(e).rsplit(" ", 1)[-1])) from e
         log.info("connector %s: streaming from %s", cfg.name, po.lsn_to_str(start))
         status_every = cfg.status_update_interval_ms / 1000
         open_tx: _OpenTx | None = None
@@ -511,7 +534,7 @@ class PostgresReader:
                 tx.buffer.append((msg.xid or tx.xid, "t", st.topic, st.schema, st.table, None, None, None, lsn))
 
     def _on_change(self, ch: po.Change, tx: _OpenTx) -> None:
-        tag, lsn, xid, rel_oid, old_kind, old, new = ch
+        tag, lsn, xid, rel_oid, old_kind, old, new, longest = ch
         st = self._tables.get(rel_oid)
         if st is None or st.codec is None:
             return
@@ -529,9 +552,9 @@ class PostgresReader:
             op = "d"
         if op in self._skip:
             return
-        if after is not None and st.toast_columns:
+        if longest >= TOAST_MIN and after is not None and st.toast_columns:
             self._remember(st, after, tx.toast)
-        for p in change_parts(xid or tx.xid, op, st.topic, st.schema, st.table, st.pk, before, after, lsn):
+        for p in change_parts(xid or tx.xid, op, st.topic, st.schema, st.table, st.key, before, after, lsn):
             tx.buffer.append(p)
 
     def _remember(self, st: TableState, row: dict[str, Any], out: list[tuple[str, bytes, str, str]]) -> None:
