@@ -1,8 +1,9 @@
 """The `cdc` command (typer + rich): run connectors, validate connector files.
 
 Errors the operator can fix (bad config, a server setting, privileges) are printed as a short list and
-exit with status 2 (config) or 1 (runtime); tracebacks only with `--debug`. Secrets never reach the
-output: configs are printed masked and a logging filter redacts every secret value loaded.
+exit with status 2 (config) or 1 (runtime, or a server problem `validate` found; its warnings alone
+leave 0), one line each; tracebacks only with `--debug`. Secrets never reach the output: configs are
+printed masked, and a logging filter and the error printer redact every secret value loaded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from cdc.config import ConnectorConfig, PostgresSourceConfig, SecretsFilter, load_connectors
 from cdc.errors import CdcError, ConfigError
@@ -40,13 +42,18 @@ def _setup_logging(level: str) -> None:
     root.setLevel(level.upper())
 
 
+def _safe(text: str) -> Text:
+    """A message for the terminal: secrets redacted, never read as rich markup (printed unwrapped)."""
+    return Text(SecretsFilter.redact(text))
+
+
 def _load(files: list[Path]) -> list[ConnectorConfig]:
     try:
         return load_connectors(files)
     except ConfigError as e:
         err.print(f"[bold red]configuration error{'s' if len(e.problems) > 1 else ''}:[/]")
         for p in e.problems:
-            err.print(f"  - {p}", markup=False, highlight=False)
+            err.print("  -", _safe(p), highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -68,7 +75,7 @@ def run(files: ConfigFiles,
     except CdcError as e:
         if debug:
             raise
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print("[bold red]error:[/]", _safe(str(e)), highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     elapsed = time.perf_counter() - started
     for name, c in stats.capture.items():
@@ -95,11 +102,11 @@ def validate(files: ConfigFiles,
                 problems += found
                 warnings += warned
     for warning in warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print("[yellow]warning:[/]", _safe(warning), highlight=False, soft_wrap=True)
     if problems:
         err.print(f"[bold red]{len(problems)} problem{'s' if len(problems) > 1 else ''}:[/]")
         for problem in problems:
-            err.print(f"  - {problem}", markup=False, highlight=False)
+            err.print("  -", _safe(problem), highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     Console().print(f"[green]OK[/]: {len(connectors)} connector(s) valid")
 

@@ -2,12 +2,15 @@
 
 Each source connector runs a supervised loop: open the reader from the journal's stored offset, capture
 until the reader ends; a `Transient` failure (server restart, network) restarts it after an
-exponential backoff, a `Permanent` one stops the run with the error. Each sink connector runs a delivery
-loop woken whenever the journal grows.
+exponential backoff (at most `errors.max.retries` times in a row, -1 = no limit, as Debezium counts
+them), a `Permanent` one stops the run with the error. A slot busy at the first start is permanent
+(another process uses it); after the connector has once opened, it is retried like a lost connection.
+Each sink connector runs a delivery loop woken whenever the journal grows.
 
-Stopping: with `stop_at_end` each reader ends at the WAL end it saw when it opened; SIGTERM/SIGINT
-cancel the readers instead. Either way the journal writer finishes what it was handed (and confirms
-it), then the sinks deliver everything the journal holds, commit their cursors, and `run` returns 0.
+Stopping: with `stop_at_end` each reader ends at the WAL end it saw when it opened; a reader with
+nothing to stream ends by itself (`snapshot.mode=initial_only`); SIGTERM/SIGINT cancel the readers.
+Either way the journal writer finishes what it was handed (and confirms it), then the sinks deliver
+everything the journal holds, commit their cursors, and `run` returns 0.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from cdc.errors import CdcError, Permanent, Transient, classify
 from cdc.journal.sqlite import SqliteJournal
 from cdc.pipeline.capture import CaptureStats, run_capture
 from cdc.pipeline.delivery import DeliveryStats, run_delivery
-from cdc.readers.postgres import PostgresReader
+from cdc.readers.postgres import PostgresReader, SlotInUse
 from sinks.file import FileStreamSink
 
 log = logging.getLogger(__name__)
@@ -42,12 +45,15 @@ async def _supervise_source(cfg: PostgresSourceConfig, journal: SqliteJournal, d
                             wakes: Sequence[asyncio.Event], stop_at_end: bool, stats: CaptureStats) -> None:
     lookup = SqliteJournal(journal.path)
     delay = 1.0
+    retries = 0
+    opened = False
     try:
         while True:
             reader = PostgresReader(cfg, data_dir / "spill" / cfg.name, lookup.toast_value)
             reader.stop_at_end = stop_at_end
             try:
                 await reader.open(journal.source_offset(cfg.name))
+                opened, retries, delay = True, 0, 1.0
 
                 def durable(_seq: int) -> None:
                     for w in wakes:
@@ -55,21 +61,19 @@ async def _supervise_source(cfg: PostgresSourceConfig, journal: SqliteJournal, d
 
                 await run_capture(cfg.name, reader, journal, durable, stats)
                 return
-            except (Transient, OSError) as e:
+            except Exception as e:   # OSError and psycopg errors included: classify decides
                 err = classify(e)
-                if not isinstance(err, Transient):
+                # Our own slot can still look busy just after a lost connection (the server has not
+                # noticed yet); someone else's slot at the first start is an operator's problem.
+                retriable = isinstance(err, Transient) or (opened and isinstance(err, SlotInUse))
+                if not retriable or 0 <= cfg.errors_max_retries <= retries:
+                    if err is e:
+                        raise
                     raise err from e
+                retries += 1
                 log.warning("connector %s: %s; reconnecting in %.0f s", cfg.name, err, delay)
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 60.0)
-            except Exception as e:
-                err = classify(e)
-                if isinstance(err, Transient):
-                    log.warning("connector %s: %s; reconnecting in %.0f s", cfg.name, err, delay)
-                    await asyncio.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, 60.0)
-                    continue
-                raise err from e
             finally:
                 await reader.close()
     finally:

@@ -3,9 +3,13 @@
 Lifecycle: `open()` connects (a normal connection for catalog queries and a `replication=database`
 one for the stream), checks the server, creates or reuses the publication
 (`publication.autocreate.mode`) and the slot, and decides whether to snapshot (`snapshot.mode`
-against the stored offset). `changes()` then yields `CommittedTx` batches in commit order: first the
-snapshot, read in chunks inside the transaction snapshot the slot exported (so streaming starts exactly
-where the snapshot ends: no gap, no overlap), then every committed transaction from the stream.
+against the stored offset and the slot: `initial`/`initial_only` without a completed snapshot,
+`when_needed` also when the slot is gone, `always` every start). A snapshot always reads what a
+freshly created slot exports (an existing one is dropped first); `initial_only`'s slot is temporary,
+so a snapshot-only connector leaves nothing pinning WAL. `changes()` then yields `CommittedTx` batches
+in commit order: first the snapshot, read in chunks inside the transaction snapshot the slot exported
+(so streaming starts exactly where the snapshot ends: no gap, no overlap), then every committed
+transaction from the stream.
 Protocol v2 streaming is on, so a transaction larger than `logical_decoding_work_mem` arrives in
 chunks while still in progress; its changes wait in a SpillBuffer (memory-bounded, spilled to disk)
 and reach the journal only at its stream commit, or vanish at its abort.
@@ -16,8 +20,9 @@ the server re-sends everything after it (duplicates possible, gaps never). A sna
 crash is taken again from the start on a fresh slot, since nothing was confirmed from the old one.
 
 Failure story: connection problems raise `Transient` (the runner reconnects with backoff); missing
-privileges, `wal_level` not `logical`, a missing publication under `disabled` raise `SourceError`
-with what to do. Passwords never reach a message: only masked config is ever formatted.
+privileges, `wal_level` not `logical`, a missing publication under `disabled`, a slot held by another
+process (`SlotInUse`) raise `SourceError` with what to do. Passwords never reach a message: only
+masked config is ever formatted.
 """
 
 from __future__ import annotations
@@ -153,8 +158,9 @@ class PostgresReader:
             elif mode in ("initial", "initial_only"):
                 need = not done
             elif mode == "when_needed":
-                need = not done or slot is None or (lsn_known and offset is not None
-                                                    and slot["confirmed"] > int(offset["lsn"]))
+                # Not "slot ahead of the offset": the reader itself confirms past the last journaled
+                # transaction while idle (keepalives), so that is the normal state of an idle slot.
+                need = not done or slot is None
             else:  # no_data / never
                 need = False
             self._do_snapshot = need
@@ -358,7 +364,7 @@ class PostgresReader:
                     while rows := await cur.fetchmany(cfg.snapshot_fetch_size):
                         parts: list[Parts] = []
                         toast: list[tuple[str, bytes, str, str]] = []
-                        decode, pk = st.codec.decode, st.pk
+                        decode = st.codec.decode
                         for row in rows:
                             after = decode(row)
                             if st.toast_columns:

@@ -35,6 +35,7 @@ async def check_postgres(cfg: PostgresSourceConfig) -> tuple[list[str], list[str
         if not await one("SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user"):
             problems.append(f"connector '{name}': user '{cfg.database_user}' needs the REPLICATION attribute "
                             f"(ALTER ROLE {cfg.database_user} WITH REPLICATION)")
+        superuser = bool(await one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
         slots = await one("SELECT count(*) FROM pg_replication_slots")
         max_slots = await one("SHOW max_replication_slots")
         slot = await (await conn.execute(
@@ -51,19 +52,37 @@ async def check_postgres(cfg: PostgresSourceConfig) -> tuple[list[str], list[str
             elif active:
                 problems.append(f"connector '{name}': slot '{cfg.slot_name}' is in use by another process")
         pub = await one("SELECT count(*) FROM pg_publication WHERE pubname = %s", (cfg.publication_name,))
-        if not pub and cfg.publication_autocreate_mode == "disabled":
+        mode = cfg.publication_autocreate_mode
+        if not pub and mode == "disabled":
             problems.append(f"connector '{name}': publication '{cfg.publication_name}' does not exist and "
-                            "publication.autocreate.mode=disabled")
+                            "publication.autocreate.mode=disabled; create it (CREATE PUBLICATION "
+                            f"{cfg.publication_name} FOR TABLE ...) or set publication.autocreate.mode")
+        if not pub and mode == "all_tables" and not superuser:
+            problems.append(f"connector '{name}': publication '{cfg.publication_name}' does not exist and only "
+                            f"a superuser can create it FOR ALL TABLES; create it as a superuser, or set "
+                            "publication.autocreate.mode=filtered (needs ownership of the tables)")
         rows = await (await conn.execute(
             "SELECT n.nspname, c.relname, c.relreplident, "
-            "EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) "
+            "EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), "
+            "has_table_privilege(c.oid, 'SELECT'), pg_has_role(c.relowner, 'USAGE') "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') "
             "AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
             "ORDER BY 1, 2")).fetchall()
-        included = [(s, t, ri, pk) for s, t, ri, pk in rows if cfg.table_included(s, t)]
+        included = [r for r in rows if cfg.table_included(r[0], r[1])]
         if not included:
             problems.append(f"connector '{name}': no table matches table.include.list/schema.include.list")
-        for s, t, ri, pk in included:
+        if cfg.snapshot_mode != "no_data":
+            unreadable = [f"{s}.{t}" for s, t, _, _, can_select, _ in included if not can_select]
+            if unreadable:
+                problems.append(f"connector '{name}': user '{cfg.database_user}' cannot SELECT "
+                                f"{', '.join(unreadable)}, which the snapshot reads (GRANT SELECT ON ... TO "
+                                f"{cfg.database_user})")
+        if mode == "filtered" and not superuser:
+            not_owned = [f"{s}.{t}" for s, t, _, _, _, owner in included if not owner]
+            if not_owned:
+                problems.append(f"connector '{name}': publication.autocreate.mode=filtered puts the tables in "
+                                f"the publication, which needs ownership of {', '.join(not_owned)}")
+        for s, t, ri, pk, _, _ in included:
             if not pk and ri in ("d", "n"):
                 warnings.append(f"connector '{name}': table {s}.{t} has no primary key and REPLICA IDENTITY "
                                 f"{'NOTHING' if ri == 'n' else 'DEFAULT'}: its UPDATEs and DELETEs cannot be "

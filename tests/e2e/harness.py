@@ -1,37 +1,49 @@
 """Helpers for end-to-end tests: connector files, running `cdc` as a real process, replaying its output.
 
 `replay` rebuilds table contents from a FileStreamSink file the way a downstream consumer would:
-skipping re-delivered changes (same table, WAL position and op), then by key (c/r/u upsert the after image, d removes the key); a table without a primary key is replayed as
-a multiset (d removes one row equal to `before`, u swaps `before` for `after`).
+skipping re-delivered changes (same table, WAL position and op), then by key (c/r/u upsert the after
+image, d removes the key, t empties the table); a table without a primary key is replayed as a
+multiset (d removes one row equal to `before`, u swaps `before` for `after`).
+
+`Bridge` runs `cdc run` in the background for tests that act while it streams; `wait_until` polls an
+observable condition with a deadline (never a bare sleep).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import resource
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from cdc.journal.sqlite import JournalReader
+from cdc.types import JournalRecord
 from tests.servers.postgres import PgServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_connectors(tmp: Path, srv: PgServer, db: str, name: str, *, tables: str = "public\\..*",
-                     snapshot: str = "initial", extra: dict[str, str] | None = None) -> list[Path]:
-    src = {"name": name, "config": {
+                     snapshot: str = "initial", extra: dict[str, str] | None = None,
+                     omit: Sequence[str] = ()) -> list[Path]:
+    """A source and a FileStreamSink connector file; `omit` removes properties the defaults set."""
+    config = {
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
         "database.hostname": "127.0.0.1", "database.port": str(srv.port), "database.user": "postgres",
         "database.password": "${env:E2E_PG_PASSWORD}", "database.dbname": db, "topic.prefix": name,
         "slot.name": f"slot_{name}", "publication.name": f"pub_{name}", "table.include.list": tables,
-        "snapshot.mode": snapshot, "skipped.operations": "none", **(extra or {})}}
+        "snapshot.mode": snapshot, "skipped.operations": "none", **(extra or {})}
+    src = {"name": name, "config": {k: v for k, v in config.items() if k not in omit}}
     sink = {"name": f"{name}-file", "config": {"connector.class": "FileStreamSink",
                                                "file": str(tmp / "out" / f"{name}.jsonl"),
                                                "topics.regex": f"{name}\\..*"}}
@@ -136,3 +148,81 @@ def as_text(state: Any, pk: Sequence[str], casts: dict[str, Any]) -> Any:
     for js, n in state.items():
         out[json.dumps(conv(json.loads(js)), sort_keys=True)] += n
     return +out
+
+
+def run_cdc(args: Sequence[str], *, extra_env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m cdc.cli ARGS` as a real process; the caller checks the exit code and output."""
+    return subprocess.run([sys.executable, "-m", "cdc.cli", *args], env={**env(), **(extra_env or {})},
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def wait_until(cond: Callable[[], bool], what: str, timeout: float = 60,
+               alive: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
+    """Poll `cond` until it holds; fail with `what` (and the process log) at the deadline or if the
+    process `alive` exits first."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        tail = log.read_text(errors="replace")[-5000:] if log is not None and log.exists() else ""
+        assert alive is None or alive.poll() is None, f"cdc exited {alive.returncode} before {what}\n{tail}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{tail}"
+        time.sleep(0.05)
+
+
+class Bridge:
+    """`cdc run` (no --stop-at-end) in the background, its stderr in a log file; killed if left running."""
+
+    def __init__(self, files: Sequence[Path], data_dir: Path, log: Path) -> None:
+        self.log = log
+        self._log_file = log.open("w")
+        self.proc = subprocess.Popen(cdc_cmd(files, data_dir, "--debug"), env=env(), stdout=subprocess.DEVNULL,
+                                     stderr=self._log_file)
+
+    def __enter__(self) -> Bridge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log_file.close()
+
+    def wait_for(self, cond: Callable[[], bool], what: str, timeout: float = 60) -> None:
+        wait_until(cond, what, timeout, alive=self.proc, log=self.log)
+
+    def wait_lines(self, out: Path, n: int, timeout: float = 60) -> None:
+        self.wait_for(lambda: len(read_events(out)) >= n, f"{n} events in {out.name}", timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Send `sig` and wait for the exit (failing the test at `timeout`); returns the exit code."""
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"cdc did not exit within {timeout} s of signal {sig}\n"
+                                 f"{self.log.read_text(errors='replace')[-5000:]}") from None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def execute(dsn: str, *statements: str) -> None:
+    """Run statements in one autocommit session, each its own transaction."""
+    with psycopg.connect(dsn, autocommit=True) as c:
+        for stmt in statements:
+            c.execute(stmt.encode())
+
+
+def journal_records(data_dir: Path, topics: str = ".*") -> list[JournalRecord]:
+    """Every record the journal in `data_dir` holds on topics fullmatching `topics` (keys included,
+    which the FileStreamSink does not write)."""
+    with JournalReader(data_dir / "journal.db") as j:
+        return j.read(re.compile(topics), 0, 10_000_000)
+
+
+def slot_names(dsn: str) -> list[str]:
+    """Replication slots of the database `dsn` points at."""
+    with psycopg.connect(dsn) as c:
+        rows = c.execute("SELECT slot_name FROM pg_replication_slots WHERE database = current_database() "
+                         "ORDER BY 1").fetchall()
+    return [r[0] for r in rows]

@@ -1,0 +1,117 @@
+"""`cdc validate` and failing `cdc run` as an operator sees them: exit codes, every problem at once,
+and a password that never shows up, against a real PostgreSQL 15 (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import execute, run_cdc, slot_names, write_connectors
+from tests.servers.postgres import PgServer, free_port
+
+PASSWORD = "S3cr3t-Pa55"
+SECRET_ENV = {"E2E_PG_PASSWORD": PASSWORD}
+
+
+def dbname(dsn: str) -> str:
+    return dsn.rsplit("dbname=", 1)[1]
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def no_secret(*outputs: str) -> None:
+    for out in outputs:
+        assert PASSWORD not in out
+
+
+@pytest.fixture
+def nouser(pg_server: PgServer) -> Iterator[str]:
+    """A login role without REPLICATION (roles are cluster-wide: a unique name, dropped afterwards)."""
+    name = f"nouser_{uuid.uuid4().hex[:8]}"
+    execute(pg_server.dsn(), f"CREATE ROLE {name} LOGIN")
+    try:
+        yield name
+    finally:
+        execute(pg_server.dsn(), f"DROP ROLE {name}")
+
+
+def test_validate_good_config_and_warning(pg_server: PgServer, pg_db: str, tmp_path: Path) -> None:
+    execute(pg_db, "CREATE TABLE items (id int PRIMARY KEY, v text)", "CREATE TABLE loose (a int, b text)")
+    good = write_connectors(tmp_path, pg_server, dbname(pg_db), "v_good", tables="public\\.items")
+    p = run_cdc(["validate", *map(str, good)], extra_env=SECRET_ENV)
+    assert p.returncode == 0, p.stderr
+    assert "OK" in p.stdout and "2 connector(s) valid" in one_line(p.stdout)
+    assert p.stderr == ""
+    # A table without a primary key and with REPLICA IDENTITY DEFAULT: its updates and deletes cannot
+    # be published. A warning, not a failure.
+    loose = write_connectors(tmp_path, pg_server, dbname(pg_db), "v_loose")
+    p2 = run_cdc(["validate", str(loose[0])], extra_env=SECRET_ENV)
+    assert p2.returncode == 0, p2.stderr
+    err = one_line(p2.stderr)
+    assert "warning: connector 'v_loose': table public.loose has no primary key and REPLICA IDENTITY DEFAULT" \
+        in err and "REPLICA IDENTITY FULL" in err
+    assert "public.items" not in err
+    assert slot_names(pg_db) == [], "validate changes nothing on the server"
+    no_secret(p.stdout, p.stderr, p2.stdout, p2.stderr)
+
+
+def test_validate_lists_every_config_error(pg_server: PgServer, tmp_path: Path) -> None:
+    cfg = {"name": "v_bad", "config": {
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "database.hostname": "127.0.0.1", "database.port": str(pg_server.port), "database.user": "postgres",
+        "database.password": "${env:E2E_PG_PASSWORD}", "topic.prefix": "v_bad",
+        "snapshot.mode": "sometimes", "tabel.include.list": "public\\..*"}}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(cfg))
+    p = run_cdc(["validate", str(path)], extra_env=SECRET_ENV)
+    assert p.returncode == 2, p.stderr
+    lines = [line for line in p.stderr.splitlines() if line.startswith("  - ")]
+    assert len(lines) == 3, p.stderr
+    err = one_line(p.stderr)
+    assert "'snapshot.mode' = 'sometimes'" in err and "initial" in err
+    assert "unknown property 'tabel.include.list'" in err and "did you mean 'table.include.list'" in err
+    assert "database.dbname" in err
+    assert "Traceback" not in p.stderr
+    no_secret(p.stdout, p.stderr)
+
+
+def test_validate_server_problems(pg_server: PgServer, pg_db: str, tmp_path: Path, nouser: str) -> None:
+    execute(pg_db, "CREATE TABLE items (id int PRIMARY KEY, v text)")
+    db = dbname(pg_db)
+    wrong_port = write_connectors(tmp_path, pg_server, db, "v_port", extra={"database.port": str(free_port())})
+    no_repl = write_connectors(tmp_path, pg_server, db, "v_user", extra={"database.user": nouser})
+    p = run_cdc(["validate", str(wrong_port[0]), str(no_repl[0])], extra_env=SECRET_ENV)
+    assert p.returncode == 1, p.stderr
+    err = one_line(p.stderr)
+    assert "connector 'v_port': cannot connect to 127.0.0.1:" in err
+    assert f"connector 'v_user': user '{nouser}' needs the REPLICATION attribute" in err
+    assert f"ALTER ROLE {nouser} WITH REPLICATION" in err
+    assert f"user '{nouser}' cannot SELECT public.items" in err
+    assert "only a superuser can create it FOR ALL TABLES" in err
+    assert "Traceback" not in p.stderr
+    no_secret(p.stdout, p.stderr)
+
+
+def test_failing_run_reports_without_the_password(pg_server: PgServer, pg_db: str, tmp_path: Path) -> None:
+    db = dbname(pg_db)
+    files = write_connectors(tmp_path, pg_server, db, "r_port",
+                             extra={"database.port": str(free_port()), "errors.max.retries": "1"})
+    p = run_cdc(["run", "--stop-at-end", "--data-dir", str(tmp_path / "data"), *map(str, files)],
+                extra_env=SECRET_ENV, timeout=60)
+    assert p.returncode == 1, p.stderr
+    err = one_line(p.stderr)
+    assert "reconnecting" in err, "one retry (errors.max.retries=1) before giving up"
+    assert "error:" in err and "Connection refused" in err
+    assert "Traceback" not in p.stderr
+    no_secret(p.stdout, p.stderr)
+    # With --debug the traceback is shown: still no password in it.
+    p2 = run_cdc(["run", "--stop-at-end", "--debug", "--data-dir", str(tmp_path / "data"), *map(str, files)],
+                 extra_env=SECRET_ENV, timeout=60)
+    assert p2.returncode != 0
+    no_secret(p2.stdout, p2.stderr)
