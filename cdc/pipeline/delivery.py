@@ -3,6 +3,10 @@
 The cursor moves only after the sink returned, i.e. after the data is acknowledged (for the file sink:
 written, flushed and fsynced). A crash between the two re-delivers the last batch: at-least-once.
 Journal reads and sink writes run in worker threads so the capture side keeps its event loop.
+
+Failure story: a `Transient` error of the sink (a full disk, a lock) is retried with exponential backoff
+and jitter, forever, with a warning each time; the same batch is delivered again (the file sink cuts a
+partial write back first). Anything else ends the loop with the error, and the runner stops the run.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
+from cdc.errors import Transient
 from cdc.journal.sqlite import SqliteJournal
 from cdc.types import JournalRecord
 
@@ -27,6 +34,13 @@ class BatchSink(Protocol):
     def open(self) -> None: ...
     def deliver(self, records: list[JournalRecord]) -> None: ...
     def close(self) -> None: ...
+
+
+def _warn(name: str) -> Callable[[RetryCallState], None]:
+    def warn(state: RetryCallState) -> None:
+        err = state.outcome.exception() if state.outcome is not None else None
+        log.warning("sink %s: %s; retrying the batch (attempt %d)", name, err, state.attempt_number)
+    return warn
 
 
 @dataclass
@@ -49,7 +63,11 @@ async def run_delivery(name: str, journal: SqliteJournal, sink: BatchSink, topic
             wake.clear()
             records = await asyncio.to_thread(reader.read, topics, cursor, BATCH)
             if records:
-                await asyncio.to_thread(sink.deliver, records)
+                async for attempt in AsyncRetrying(retry=retry_if_exception_type(Transient), reraise=True,
+                                                   wait=wait_exponential_jitter(initial=0.5, max=30),
+                                                   before_sleep=_warn(name)):
+                    with attempt:
+                        await asyncio.to_thread(sink.deliver, records)
                 cursor = records[-1].seq
                 await asyncio.to_thread(journal.commit_cursor, name, cursor)
                 stats.delivered += len(records)

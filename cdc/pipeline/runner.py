@@ -113,6 +113,16 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
         for t in source_tasks:
             t.cancel()
 
+    def sink_ended(task: asyncio.Task[None]) -> None:
+        # A sink that fails for good while capture runs stops the run now, rather than at shutdown.
+        if not capture_done and not task.cancelled() and task.exception() is not None:
+            log.error("%s failed: %s; stopping", task.get_name(), task.exception())
+            for t in source_tasks:
+                t.cancel()
+
+    for t in sink_tasks:
+        t.add_done_callback(sink_ended)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal)
