@@ -272,6 +272,9 @@ class ConnectorModel(BaseModel):
     CONNECTOR_CLASSES: ClassVar[tuple[str, ...]] = ()
     KIND: ClassVar[str] = ""
     UNSUPPORTED: ClassVar[Mapping[str, str]] = {}
+    # Properties accepted only at their default value (given as text) until the feature lands: a
+    # different value is refused with the reason, never silently ignored.
+    ONLY_DEFAULT: ClassVar[Mapping[str, tuple[str, str]]] = {}
     UNSUPPORTED_PREFIXES: ClassVar[Mapping[str, str]] = {}
 
     name: Annotated[str, v(to_nonempty_str)] = Field(alias="name")
@@ -337,6 +340,10 @@ class ConnectorModel(BaseModel):
             close = difflib.get_close_matches(prop, candidates, n=1, cutoff=0.75)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             problems.append(f"unknown property '{prop}'{hint}")
+        for prop, (default, why) in cls.ONLY_DEFAULT.items():
+            value = data.get(prop)
+            if value is not None and str(value).strip().lower() != default:
+                problems.append(f"property '{prop}' = '{value}' is not supported yet (only '{default}'): {why}")
         problems.extend(cls._check_combinations(data))
         model: Self | None = None
         try:

@@ -97,6 +97,14 @@ _SNAPSHOT_MODES = ("initial", "no_data", "never", "initial_only", "when_needed",
 class PostgresSourceConfig(ConnectorModel):
     """A Debezium PostgreSQL source connector, validated (see the module docstring for defaults)."""
 
+    ONLY_DEFAULT: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "slot.drop.on.stop": ("false", "the slot is kept; drop it with pg_drop_replication_slot when retiring "
+                              "the connector"),
+        "provide.transaction.metadata": ("false", "transaction boundary events are not produced"),
+        "heartbeat.interval.ms": ("0", "heartbeats come with the operations work (issue #6)"),
+        "signal.data.collection": ("", "ad-hoc snapshot signals come with the operations work (issue #6)"),
+    }
+
     CONNECTOR_CLASSES: ClassVar[tuple[str, ...]] = (POSTGRES_CONNECTOR, "PostgresConnector", "Postgres")
     KIND: ClassVar[str] = "source"
     UNSUPPORTED: ClassVar[dict[str, str]] = {

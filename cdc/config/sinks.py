@@ -117,6 +117,11 @@ class SinkModel(ConnectorModel):
 class FileStreamSinkConfig(SinkModel):
     """Kafka's FileStreamSink: one event value per line (UTF-8 JSON), appended to `file`."""
 
+    ONLY_DEFAULT: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "errors.tolerance": ("none", "the dead-letter store comes with the delivery work (issue #5)"),
+        "errors.deadletterqueue.topic.name": ("", "the dead-letter store comes with the delivery work (issue #5)"),
+    }
+
     CONNECTOR_CLASSES: ClassVar[tuple[str, ...]] = (
         FILE_STREAM_SINK, "FileStreamSinkConnector", "FileStreamSink")
 

@@ -235,6 +235,8 @@ class PostgresReader:
                                   "filtered publication would be empty")
             stmt = sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
                 sql.Identifier(pub), sql.SQL(", ").join(sql.Identifier(s, t) for s, t in tables))
+        elif mode == "no_tables":   # Debezium: an empty publication the operator fills
+            stmt = sql.SQL("CREATE PUBLICATION {}").format(sql.Identifier(pub))
         else:
             stmt = sql.SQL("CREATE PUBLICATION {} FOR ALL TABLES").format(sql.Identifier(pub))
         await conn.execute(stmt)
@@ -418,11 +420,11 @@ class PostgresReader:
         start = self._start_lsn()
         self._flushed = max(self._flushed, start)
         self._stream = stream = ReplicationStream(self._repl)
-        pub = cfg.publication_name.replace("'", "''").replace('"', '""')
+        assert self._conn is not None
+        options = replication_options(cfg.publication_name, self._conn.info.server_version)
         try:
             await stream.start(f'START_REPLICATION SLOT "{cfg.slot_name}" LOGICAL {po.lsn_to_str(start)} '
-                               f"(proto_version '2', streaming 'on', publication_names '\"{pub}\"', "
-                               "messages 'true')")
+                               f"({options})")
         except psycopg.errors.ObjectInUse as e:     # taken between open() and here
             raise SlotInUse(self._slot_in_use(str(e).rsplit(" ", 1)[-1])) from e
         log.info("connector %s: streaming from %s", cfg.name, po.lsn_to_str(start))
@@ -608,6 +610,16 @@ class PostgresReader:
                             "never saw; emitting %s", self.cfg.name, st.topic, col,
                             keys[0].decode() if keys else "(no key)", UNAVAILABLE)
                 after[col] = UNAVAILABLE
+
+
+def replication_options(publication: str, server_version: int) -> str:
+    """pgoutput options: protocol 2 with streaming of in-progress transactions from PostgreSQL 14 on; before
+    that protocol 1, where the server decodes a large transaction whole before sending it (our side still
+    spills it to disk, so memory stays bounded either way)."""
+    pub = publication.replace('"', '""').replace("'", "''")
+    if server_version >= 140000:
+        return f"proto_version '2', streaming 'on', publication_names '\"{pub}\"', messages 'true'"
+    return f"proto_version '1', publication_names '\"{pub}\"'"
 
 
 def _snapshot_chunk(parts: list[Parts], tx: TxInfo, lsn: int) -> CommittedTx:

@@ -142,12 +142,12 @@ def test_rest_get_shape_with_tasks_and_type_is_accepted(tmp_path: Path) -> None:
 
 def test_numbers_and_booleans_as_strings_or_native(tmp_path: Path) -> None:
     as_strings = load_pg(tmp_path, **{"database.port": " 6543 ", "tombstones.on.delete": "FALSE",
-                                      "heartbeat.interval.ms": "1000"})
+                                      "status.update.interval.ms": "1000"})
     native = load_pg(tmp_path, **{"database.port": 6543, "tombstones.on.delete": False,
-                                  "heartbeat.interval.ms": 1000})
+                                  "status.update.interval.ms": 1000})
     assert as_strings.database_port == native.database_port == 6543
     assert as_strings.tombstones_on_delete is native.tombstones_on_delete is False
-    assert as_strings.heartbeat_interval_ms == native.heartbeat_interval_ms == 1000
+    assert as_strings.status_update_interval_ms == native.status_update_interval_ms == 1000
 
 
 def test_json_null_means_default(tmp_path: Path) -> None:
@@ -246,7 +246,10 @@ def test_recognised_but_unsupported_property_is_named(tmp_path: Path, prop: str)
     ("tombstones.on.delete", "yes", "is not a boolean (true or false)"),
     ("max.batch.size", "0", "must be at least 1"),
     ("errors.max.retries", "-2", "must be at least -1"),
-    ("heartbeat.interval.ms", "-1", "must be at least 0"),
+    ("heartbeat.interval.ms", "5000", "is not supported yet (only '0')"),
+    ("slot.drop.on.stop", "true", "is not supported yet (only 'false')"),
+    ("provide.transaction.metadata", "true", "is not supported yet"),
+    ("signal.data.collection", "public.signals", "is not supported yet"),
     ("tasks.max", "4", "is not supported by this bridge: it runs one task per connector; set tasks.max=1"),
     ("snapshot.max.threads", "2", "is not supported by this bridge: snapshots run on one thread; "
                                   "set snapshot.max.threads=1"),
@@ -639,5 +642,10 @@ def test_sink_problems(tmp_path: Path, extra: dict[str, Any], fragment: str) -> 
 
 
 def test_sink_error_settings(tmp_path: Path) -> None:
-    cfg = load_sink(tmp_path, **{"errors.tolerance": "ALL", "errors.deadletterqueue.topic.name": "dlq-out"})
-    assert (cfg.errors_tolerance, cfg.errors_deadletterqueue_topic_name) == ("all", "dlq-out")
+    cfg = load_sink(tmp_path, **{"errors.tolerance": "none"})
+    assert (cfg.errors_tolerance, cfg.errors_deadletterqueue_topic_name) == ("none", None)
+    # Accepted at their defaults only until the dead-letter store exists: never silently ignored.
+    with pytest.raises(ConfigError) as info:
+        load_sink(tmp_path, **{"errors.tolerance": "all", "errors.deadletterqueue.topic.name": "dlq-out"})
+    assert len(info.value.problems) == 2
+    assert all("is not supported yet" in p for p in info.value.problems)

@@ -54,3 +54,11 @@ def test_update_without_pk_change_and_delete_tombstone_off() -> None:
     evs = list(assemble(parts, tx, 0))
     assert [orjson.loads(e.value or b"null")["op"] for e in evs] == ["u", "d"]
     assert orjson.loads(evs[1].value or b"null")["before"] == {"id": 1, "a": None}
+
+
+def test_replication_options_by_server_version() -> None:
+    from cdc.readers.postgres import replication_options
+
+    assert replication_options('my"pub', 150004) == (
+        "proto_version '2', streaming 'on', publication_names '\"my\"\"pub\"', messages 'true'")
+    assert replication_options("p", 130010) == "proto_version '1', publication_names '\"p\"'"
