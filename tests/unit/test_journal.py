@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cdc.errors import Permanent, Transient
+from cdc.journal import sqlite as journal_sqlite
 from cdc.journal.sqlite import JournalReader, SqliteJournal, classify_sqlite_error
 from cdc.types import ChangeEvent, JournalRecord
 
@@ -239,6 +240,134 @@ def test_concurrent_reader_while_writer_appends(tmp_path: Path) -> None:
         assert [r.key for r in seen] == [b'{"id":%d}' % n for n in range(tx_count * tx_size)]
 
 
+def runs(path: Path) -> list[tuple[int, int, str, int]]:
+    """The packed runs stored in the journal: (first_seq, last_seq, topic, count)."""
+    conn = sqlite3.connect(path)
+    try:
+        return [
+            (int(a), int(b), str(t), int(c))
+            for a, b, t, c in conn.execute(
+                "SELECT first_seq, last_seq, name, count FROM events JOIN topics ON topics.id = topic_id "
+                "ORDER BY first_seq"
+            )
+        ]
+    finally:
+        conn.close()
+
+
+def test_runs_are_split_at_topic_changes_and_sizes(journal: SqliteJournal) -> None:
+    # One append: a, a | a, b, a (chunk boundaries do not end a run; topic changes do).
+    journal.append("pg", [[ev("s.a", 1), ev("s.a", 2)], [ev("s.a", 3), ev("s.b", 1), ev("s.a", 4)]], {"lsn": 1})
+    # The next append starts a new run even for the same topic.
+    journal.append("pg", [[ev("s.a", 5)]], {"lsn": 2})
+    assert runs(journal.path) == [(1, 3, "s.a", 3), (4, 4, "s.b", 1), (5, 5, "s.a", 1), (6, 6, "s.a", 1)]
+    # A long run of one topic is cut every _RUN_EVENTS events.
+    n = journal_sqlite._RUN_EVENTS
+    assert journal.append("pg", [[ev("s.c", i) for i in range(2 * n + 7)]], {"lsn": 3}) == 6 + 2 * n + 7
+    assert runs(journal.path)[4:] == [
+        (7, 6 + n, "s.c", n), (7 + n, 6 + 2 * n, "s.c", n), (7 + 2 * n, 6 + 2 * n + 7, "s.c", 7)
+    ]
+    with journal.reader() as r:
+        got = read_all(r, ALL, limit=97)
+    assert [x.seq for x in got] == list(range(1, 6 + 2 * n + 8))
+    assert [x.key for x in got[6:]] == [b'{"id":%d}' % i for i in range(2 * n + 7)]
+
+
+def test_runs_are_split_by_bytes(journal: SqliteJournal) -> None:
+    limit = journal_sqlite._RUN_BYTES
+    big = [ChangeEvent("s.big", b"%d" % i, bytes([65 + i]) * (limit // 4 - 8)) for i in range(7)]
+    huge = ChangeEvent("s.big", None, b"h" * (limit * 2))  # larger than a run: a run of its own
+    tomb = ChangeEvent("s.big", b"t", None)
+    assert journal.append("pg", [big, [huge, tomb, tomb]], {"lsn": 1}) == 10
+    stored = runs(journal.path)
+    assert [(a, b, c) for a, b, _, c in stored] == [(1, 4, 4), (5, 7, 3), (8, 8, 1), (9, 10, 2)]
+    with journal.reader() as r:
+        got = read_all(r, ALL, limit=4)
+    assert [(x.seq, x.key, x.value) for x in got] == [
+        (i + 1, e.key, e.value) for i, e in enumerate([*big, huge, tomb, tomb])
+    ]
+
+
+def test_none_and_empty_keys_and_values_round_trip(journal: SqliteJournal) -> None:
+    t = "s.t"
+    events = [
+        # all keys None (a table without a primary key), then mixed, then all values None
+        [ChangeEvent(t, None, b'{"a":1}'), ChangeEvent(t, None, b""), ChangeEvent(t, None, None)],
+        [ChangeEvent("s.u", b"", b""), ChangeEvent("s.u", b"k", None), ChangeEvent("s.u", None, b"v")],
+        [ChangeEvent("s.v", b"k1", None), ChangeEvent("s.v", b"k2", None)],
+        [ChangeEvent("s.w", b"", None), ChangeEvent("s.w", None, b""), ChangeEvent("s.w", b"\x00\xff", b"\x00")],
+        # runs of one event (alternating topics)
+        [ChangeEvent("s.x", None, b""), ChangeEvent("s.y", b"", None), ChangeEvent("s.x", None, None)],
+        [ChangeEvent("s.y", b"k", b"v"), ChangeEvent("s.x", b"", b"")],
+    ]
+    assert journal.append("pg", events, {"lsn": 1}) == 16
+    expected = [(e.topic, e.key, e.value) for chunk in events for e in chunk]
+    with journal.reader() as r:
+        got = r.read(ALL, 0, 100)
+        assert [(x.topic, x.key, x.value) for x in got] == expected
+        assert [x.seq for x in got] == list(range(1, 17))
+        # b"" stays bytes, None stays None (not b"" nor the other way round)
+        assert [type(x.key).__name__ for x in got[:6]] == ["NoneType"] * 3 + ["bytes", "bytes", "NoneType"]
+        # every slice of every run, starting inside runs and stopping inside runs
+        for after in range(17):
+            for limit in (1, 2, 3, 5):
+                part = r.read(ALL, after, limit)
+                assert [(x.topic, x.key, x.value) for x in part] == expected[after: after + limit]
+                assert [x.seq for x in part] == list(range(after + 1, min(after + limit, 16) + 1))
+    assert [c for _, _, _, c in runs(journal.path)][-5:] == [1, 1, 1, 1, 1]
+
+
+def test_cursor_inside_a_packed_run(journal: SqliteJournal) -> None:
+    journal.append("pg", [[ev("s.a", i) for i in range(10)] + [ev("s.b", i) for i in range(10, 20)]], {"lsn": 1})
+    assert [c for _, _, _, c in runs(journal.path)] == [10, 10]
+    with journal.reader() as r:
+        assert [x.seq for x in r.read(ALL, 4, 3)] == [5, 6, 7]
+        assert [x.key for x in r.read(ALL, 4, 3)] == [b'{"id":4}', b'{"id":5}', b'{"id":6}']
+        # a cursor on a run's last seq, on its first seq, at the end of the journal
+        assert [x.seq for x in r.read(ALL, 10, 2)] == [11, 12]
+        assert [x.seq for x in r.read(ALL, 11, 2)] == [12, 13]
+        assert [x.seq for x in r.read(ALL, 19, 5)] == [20]
+        assert r.read(ALL, 20, 5) == []
+        # a topic filter with the cursor inside another topic's run, and inside its own
+        b = re.compile(r"s\.b")
+        assert [x.seq for x in r.read(b, 3, 2)] == [11, 12]
+        assert [x.seq for x in r.read(b, 15, 100)] == [16, 17, 18, 19, 20]
+        assert r.read(re.compile(r"s\.a"), 9, 100) == [JournalRecord(10, "s.a", b'{"id":9}', b'{"n":9}')]
+        assert r.read(re.compile(r"s\.a"), 10, 100) == []
+
+
+def test_a_limit_splits_a_run_across_reads(journal: SqliteJournal) -> None:
+    journal.append("pg", [[ev("s.a", i) for i in range(10)]], {"lsn": 1})
+    journal.append("pg", [[ev("s.a", i) for i in range(10, 13)]], {"lsn": 2})
+    with journal.reader() as r:
+        first = r.read(ALL, 0, 4)
+        assert [x.seq for x in first] == [1, 2, 3, 4]
+        second = r.read(ALL, first[-1].seq, 4)
+        assert [x.seq for x in second] == [5, 6, 7, 8]
+        third = r.read(ALL, second[-1].seq, 4)  # the rest of one run and the start of the next
+        assert [x.seq for x in third] == [9, 10, 11, 12]
+        assert [x.key for x in third] == [b'{"id":%d}' % i for i in (8, 9, 10, 11)]
+        assert [x.seq for x in r.read(ALL, 12, 4)] == [13]
+        # A short read remembers how far it looked, also when it stopped inside a run.
+        assert r.read(re.compile("nothing"), 0, 10) == []
+        journal.append("pg", [[ev("s.a", 13), ev("nothing", 0)]], {"lsn": 3})
+        assert [(x.seq, x.topic) for x in r.read(re.compile("nothing"), 0, 10)] == [(15, "nothing")]
+
+
+def test_records_are_genuine_journal_records(journal: SqliteJournal) -> None:
+    journal.append("pg", [[ev("s.a", 1), ChangeEvent("s.a", None, None)]], {"lsn": 1})
+    with journal.reader() as r:
+        got = r.read(ALL, 0, 10)
+    assert [type(x) for x in got] == [JournalRecord, JournalRecord]
+    assert got == [JournalRecord(1, "s.a", b'{"id":1}', b'{"n":1}'), JournalRecord(2, "s.a", None, None)]
+    assert hash(got[1]) == hash(JournalRecord(2, "s.a", None, None))
+    assert repr(got[1]) == "JournalRecord(seq=2, topic='s.a', key=None, value=None)"
+    with pytest.raises(AttributeError):
+        got[0].seq = 5  # type: ignore[misc]
+    made = journal_sqlite._make_record(2, "s.a", None, None)
+    assert type(made) is JournalRecord and made == got[1]
+
+
 def test_locked_database_is_transient(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     with SqliteJournal(path, busy_timeout=0.05) as journal:
@@ -273,6 +402,31 @@ def test_newer_schema_version_is_permanent(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(Permanent, match="schema version 99"):
         SqliteJournal(path)
+
+
+def test_older_schema_version_is_refused_with_advice(tmp_path: Path) -> None:
+    # A journal of the first layout (one row per event): refused, not migrated.
+    path = tmp_path / "journal.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('schema_version', '1'), ('end_seq', '1');"
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, topic_id INTEGER NOT NULL, key BLOB, value BLOB);"
+            "INSERT INTO events VALUES (1, 1, x'6b', x'76');"
+        )
+    conn.close()
+    with pytest.raises(Permanent, match="schema version 1") as info:
+        SqliteJournal(path)
+    assert str(path) in str(info.value)
+    assert "move" in str(info.value)
+    # Nothing was changed in the file.
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'topics'").fetchone() is None
+    finally:
+        conn.close()
 
 
 def test_not_a_database_is_permanent(tmp_path: Path) -> None:
