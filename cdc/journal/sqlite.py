@@ -50,10 +50,12 @@ Storage (schema version 2)
         flags: u8 | key lengths: count x i32 | value lengths: count x i32 | keys... | values...
 
     (little-endian; a length of -1 stands for None, which takes no bytes, so b"" and None differ;
-    `flags` says whether some/all keys/values are None). Both directions cost one struct call per run
-    plus C-level slicing, so the per-event Python work is a few attribute lookups. A reader finds the
-    run holding `after + 1` through the `first_seq` primary key, drops the events at or before `after`
-    (a cursor may sit inside a run) and may stop inside a run at its limit.
+    `flags` says whether some/all keys/values are None). Writing costs one struct call and one join
+    per run; reading one struct call per run, one slice per key and value and one record per event
+    (see `_record_maker`). Where topics alternate event by event, runs hold one event and cost about
+    what one row per event did. A reader finds the run holding `after + 1` through the `first_seq`
+    primary key, drops the events at or before `after` (a cursor may sit inside a run) and may stop
+    inside a run at its limit.
 
     A file of another schema version is refused with `Permanent` (there is no migration).
 
