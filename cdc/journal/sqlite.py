@@ -97,7 +97,7 @@ _RUN_BYTES = 256 * 1024
 
 # Page cache per connection, in KiB (negative cache_size = KiB). Bounded so that a huge transaction
 # spills dirty pages into the WAL instead of growing the process.
-_CACHE_KIB = 16 * 1024
+_CACHE_KIB = 8 * 1024
 # Pages of 16 KiB: events are stored as packed runs of up to ~256 KiB, whose overflow pages SQLite writes
 # to the WAL, reads back and writes to the database with one or two system calls each; 16 KiB pages take
 # a quarter of the calls 4 KiB pages do (a clear gain in CPU time per event), while a small commit (a

@@ -25,8 +25,8 @@ from cdc.types import ChangeEvent
 log = logging.getLogger(__name__)
 
 CHUNK = 5_000            # events per executemany chunk
-GROUP_EVENTS = 50_000    # events per journal commit, at most (a larger transaction is one commit)
-MEMORY_EVENTS = 50_000   # events waiting in memory for the journal, at most
+GROUP_EVENTS = 20_000    # events per journal commit, at most (a larger transaction is one commit)
+MEMORY_EVENTS = 20_000   # events waiting in memory for the journal, at most
 
 
 class EventBudget:

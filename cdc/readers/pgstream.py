@@ -12,6 +12,7 @@ a refused `START_REPLICATION` (missing slot or publication) raises `SourceError`
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import psycopg
 from psycopg import pq
@@ -29,19 +30,25 @@ class ReplicationStream:
         self._loop = asyncio.get_running_loop()
 
     async def _readable(self) -> None:
+        await self._wait(self._loop.add_reader, self._loop.remove_reader)
+
+    async def _writable(self) -> None:
+        await self._wait(self._loop.add_writer, self._loop.remove_writer)
+
+    async def _wait(self, add: Callable[..., None], remove: Callable[[int], object]) -> None:
+        """Until the socket is ready (readable or writable, by `add`), without busy polling."""
         fut: asyncio.Future[None] = self._loop.create_future()
         sock = self._pg.socket
 
         def ready() -> None:
-            self._loop.remove_reader(sock)
             if not fut.done():
                 fut.set_result(None)
 
-        self._loop.add_reader(sock, ready)
+        add(sock, ready)
         try:
             await fut
         finally:
-            self._loop.remove_reader(sock)
+            remove(sock)
 
     async def start(self, command: str) -> None:
         """Send START_REPLICATION and wait until the server switched to COPY_BOTH."""
@@ -96,16 +103,3 @@ class ReplicationStream:
     async def _flush(self) -> None:
         while self._pg.flush() == 1:
             await self._writable()
-
-    async def _writable(self) -> None:
-        fut: asyncio.Future[None] = self._loop.create_future()
-        sock = self._pg.socket
-        def ready() -> None:
-            if not fut.done():
-                fut.set_result(None)
-
-        self._loop.add_writer(sock, ready)
-        try:
-            await fut
-        finally:
-            self._loop.remove_writer(sock)

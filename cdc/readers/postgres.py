@@ -27,7 +27,6 @@ masked config is ever formatted.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -129,7 +128,6 @@ class PostgresReader:
         self._do_snapshot = False
         self._stream_after = False
         self._flushed = 0          # durable in the journal: the only LSN we report as flushed
-        self._received = 0
         self._reported = -1
         self._last_status = 0.0
         self._last_commit_lsn: int | None = None
@@ -435,9 +433,11 @@ class PostgresReader:
         batch: list[memoryview | bytes] = []
         decode, parse_copy, change = po.decode_message, po.parse_copy_data, po.decode_change
         unchanged = po.UNCHANGED_TOAST
+        # An empty read asks the server for a keepalive (its WAL end): how --stop-at-end sees it is done.
+        idle_wait = 0.05 if self.stop_at_end else 1.0
         while True:
             batch.clear()
-            await stream.read(batch, wait=1.0)
+            await stream.read(batch, wait=idle_wait)
             reply = False
             for raw in batch:
                 ch = change(raw, in_stream is not None, unchanged)
@@ -448,14 +448,12 @@ class PostgresReader:
                     continue
                 frame = parse_copy(raw)
                 if isinstance(frame, po.Keepalive):
-                    self._received = max(self._received, frame.wal_end)
                     if open_tx is None and not streams and self._flushed >= self._last_yielded:
                         # Nothing in flight and everything handed over is durable: no commit before
                         # wal_end is still unjournaled, so the slot may move there (keeps WAL from piling up).
                         self._idle_lsn = max(self._idle_lsn, frame.wal_end)
                     reply = reply or frame.reply_requested
                     continue
-                self._received = max(self._received, frame.wal_end)
                 msg = decode(raw, 25, in_stream is not None)
                 if isinstance(msg, po.Begin):
                     open_tx = _OpenTx(msg.xid, msg.commit_time_us, SpillBuffer(self.spill_dir))
@@ -499,7 +497,6 @@ class PostgresReader:
             now = time.monotonic()
             if reply or not batch or now - self._last_status >= status_every or (
                     self._flushed > self._reported and now - self._last_status >= 0.2):
-                # An empty read means we are caught up: ask the server for a keepalive (its wal_end).
                 await self._send_status(reply=not batch)
             if (self.stop_at_end and self.end_lsn is not None and open_tx is None and not streams
                     and self._flushed >= self.end_lsn):
@@ -654,6 +651,3 @@ class _Progress:
             self._bar.stop()
         log.info("connector %s: snapshot complete", self._name)
 
-
-async def wait_closed(reader: PostgresReader) -> None:
-    await asyncio.shield(reader.close())

@@ -30,7 +30,7 @@ class SpillBuffer:
 
     __slots__ = ("_aborted", "_dir", "_file", "_mem", "count", "memory_limit")
 
-    def __init__(self, spill_dir: Path | None, memory_limit: int = 20_000) -> None:
+    def __init__(self, spill_dir: Path | None, memory_limit: int = 10_000) -> None:
         self._mem: list[Record] = []
         self._file: IO[bytes] | None = None
         self._dir = spill_dir
