@@ -25,8 +25,8 @@ from cdc import __version__
 from cdc.types import ChangeEvent
 
 Row = dict[str, Any]
-# (xid, op, topic, schema, table, key, before, after, lsn)
-Parts = tuple[int, str, str, str, str, Row | None, Row | None, Row | None, int]
+# (xid, op, topic, schema, table, key, before, after, lsn); rows as dicts or as their JSON bytes
+Parts = tuple[int, str, str, str, str, Row | bytes | None, Row | bytes | None, Row | bytes | None, int]
 
 _VERSION = orjson.dumps(__version__)
 
@@ -88,10 +88,11 @@ def assemble(parts: Iterator[Parts] | Sequence[Parts], tx: TxInfo, now_ms: int) 
     tombstones = tx.tombstones
     dumps = orjson.dumps
     for _xid, op, topic, schema, table, key_row, before_row, after_row, lsn in parts:
-        # b"%b" % copies into an exact-size object: orjson's own result keeps a ~4 KiB buffer.
-        key = None if key_row is None else b"%b" % dumps(key_row)
-        before = None if before_row is None else dumps(before_row)
-        after = None if after_row is None else dumps(after_row)
+        # Rows come as dicts (snapshot, TOAST-filled updates) or as JSON from the C encoder. A key kept
+        # in the event is copied to an exact-size object: orjson's own result keeps a ~4 KiB buffer.
+        key = b"%b" % dumps(key_row) if isinstance(key_row, dict) else key_row
+        before = dumps(before_row) if isinstance(before_row, dict) else before_row
+        after = dumps(after_row) if isinstance(after_row, dict) else after_row
         st = names.get((schema, table))
         if st is None:
             st = names[(schema, table)] = (orjson.dumps(schema) + b',"table":' + orjson.dumps(table)

@@ -42,6 +42,7 @@ from psycopg.types.string import TextLoader
 
 from cdc.config import PostgresSourceConfig
 from cdc.errors import SourceError, classify
+from cdc.readers import pgfast
 from cdc.readers import pgoutput as po
 from cdc.readers.pgevents import KeyFn, Parts, TxInfo, assemble, change_parts, key_function
 from cdc.readers.pgstream import ReplicationStream
@@ -94,6 +95,7 @@ class TableState:
     codec: RowCodec | None
     pk: tuple[str, ...]
     key: KeyFn | None                # compiled row -> primary-key dict
+    spec: pgfast.Spec | None         # for the C encoder of row changes
     toast_columns: tuple[str, ...]   # included columns whose values can be TOASTed (text-like, bytea, ...)
 
 
@@ -122,6 +124,7 @@ class PostgresReader:
         self._stream: ReplicationStream | None = None
         self._types: dict[int, TypeInfo] = {}
         self._tables: dict[int, TableState] = {}
+        self._specs: dict[int, pgfast.Spec] = {}   # rel oid -> encoder spec, for included tables
         self._offset: SourceOffset | None = None
         self._snapshot_name: str | None = None
         self._consistent_lsn: int | None = None
@@ -313,13 +316,14 @@ class PostgresReader:
         cfg = self.cfg
         topic = f"{cfg.topic_prefix}.{schema}.{table}"
         if not cfg.table_included(schema, table):
-            return TableState(topic, schema, table, False, None, (), None, ())
+            return TableState(topic, schema, table, False, None, (), None, None, ())
         await self._load_types({c[1] for c in columns})
         included = [n for n, _, _ in columns if cfg.column_included(schema, table, n)]
         codec = RowCodec(columns, included, self._types, self.modes)
         pk = tuple(c for c in await self._primary_key(oid) if c in included)
         toast = tuple(n for n, typ, _ in columns if n in included and self._toastable(typ))
-        return TableState(topic, schema, table, True, codec, pk, key_function(pk), toast)
+        spec = pgfast.row_spec(columns, included, pk, self._types, self.modes)
+        return TableState(topic, schema, table, True, codec, pk, key_function(pk), spec, toast)
 
     def _toastable(self, oid: int) -> bool:
         info = self._types.get(oid)
@@ -431,8 +435,7 @@ class PostgresReader:
         streams: dict[int, _OpenTx] = {}
         in_stream: _OpenTx | None = None
         batch: list[memoryview | bytes] = []
-        decode, parse_copy, change = po.decode_message, po.parse_copy_data, po.decode_change
-        unchanged = po.UNCHANGED_TOAST
+        decode, parse_copy, encode, specs = po.decode_message, po.parse_copy_data, pgfast.encode_change, self._specs
         # An empty read asks the server for a keepalive (its WAL end): how --stop-at-end sees it is done.
         idle_wait = 0.05 if self.stop_at_end else 1.0
         while True:
@@ -440,11 +443,16 @@ class PostgresReader:
             await stream.read(batch, wait=idle_wait)
             reply = False
             for raw in batch:
-                ch = change(raw, in_stream is not None, unchanged)
-                if ch is not None:  # the hot path: row changes, decoded in C where built
+                enc = encode(raw, in_stream is not None, specs)
+                if enc is not None:  # the hot path: row changes, encoded to JSON in C where built
                     target = in_stream or open_tx
-                    if target is not None:
-                        self._on_change(ch, target)
+                    if target is not None and enc[11] != 1:   # status 1: a table not captured
+                        if enc[11] == 0:
+                            self._on_encoded(enc, target)
+                        else:  # unchanged TOAST values to fill in: the dict path
+                            ch = po.decode_change(raw, in_stream is not None, po.UNCHANGED_TOAST)
+                            assert ch is not None
+                            self._on_change(ch, target)
                     continue
                 frame = parse_copy(raw)
                 if isinstance(frame, po.Keepalive):
@@ -526,9 +534,13 @@ class PostgresReader:
     async def _on_relation(self, rel: po.Relation) -> None:
         cols = [(c.name, c.type_oid, c.type_modifier) for c in rel.columns]
         try:
-            self._tables[rel.oid] = await self._table_state(rel.oid, rel.namespace, rel.name, cols)
+            st = self._tables[rel.oid] = await self._table_state(rel.oid, rel.namespace, rel.name, cols)
         except psycopg.Error as e:
             raise classify(e) from e
+        if st.spec is not None:
+            self._specs[rel.oid] = st.spec
+        else:
+            self._specs.pop(rel.oid, None)
 
     def _on_truncate(self, msg: po.Truncate, lsn: int, tx: _OpenTx) -> None:
         if self.cfg.skipped("t"):
@@ -537,6 +549,25 @@ class PostgresReader:
             st = self._tables.get(oid)
             if st is not None and st.included:
                 tx.buffer.append((msg.xid or tx.xid, "t", st.topic, st.schema, st.table, None, None, None, lsn))
+
+    def _on_encoded(self, enc: pgfast.Encoded, tx: _OpenTx) -> None:
+        """A row change the encoder turned into JSON already (no unchanged TOAST in it)."""
+        tag, lsn, xid, rel_oid, _old_kind, old_js, new_js, old_key, new_key, old_complete, longest, _ = enc
+        st = self._tables[rel_oid]
+        op = "c" if tag == 73 else "u" if tag == 85 else "d"
+        if op in self._skip:
+            return
+        if longest >= TOAST_MIN and new_js is not None and st.toast_columns:
+            self._remember(st, orjson.loads(new_js), tx.toast)
+        append = tx.buffer.append
+        xid = xid or tx.xid
+        if op == "u" and old_complete and old_key != new_key:   # a primary-key change
+            append((xid, "d", st.topic, st.schema, st.table, old_key, old_js, None, lsn))
+            append((xid, "c", st.topic, st.schema, st.table, new_key, None, new_js, lsn))
+        elif op == "d":
+            append((xid, op, st.topic, st.schema, st.table, old_key, old_js, None, lsn))
+        else:
+            append((xid, op, st.topic, st.schema, st.table, new_key, old_js, new_js, lsn))
 
     def _on_change(self, ch: po.Change, tx: _OpenTx) -> None:
         tag, lsn, xid, rel_oid, old_kind, old, new, longest = ch
