@@ -29,26 +29,32 @@ class ReplicationStream:
         self._pg = conn.pgconn
         self._loop = asyncio.get_running_loop()
 
-    async def _readable(self) -> None:
-        await self._wait(self._loop.add_reader, self._loop.remove_reader)
+    async def _readable(self, limit: float | None = None) -> bool:
+        return await self._wait(self._loop.add_reader, self._loop.remove_reader, limit)
 
     async def _writable(self) -> None:
         await self._wait(self._loop.add_writer, self._loop.remove_writer)
 
-    async def _wait(self, add: Callable[..., None], remove: Callable[[int], object]) -> None:
-        """Until the socket is ready (readable or writable, by `add`), without busy polling."""
-        fut: asyncio.Future[None] = self._loop.create_future()
+    async def _wait(self, add: Callable[..., None], remove: Callable[[int], object],
+                    limit: float | None = None) -> bool:
+        """Until the socket is ready (readable or writable, by `add`) or `limit` s passed (→ False).
+
+        A plain timer rather than asyncio.timeout: this runs thousands of times a second under load."""
+        fut: asyncio.Future[bool] = self._loop.create_future()
         sock = self._pg.socket
 
-        def ready() -> None:
+        def done(ready: bool) -> None:
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(ready)
 
-        add(sock, ready)
+        add(sock, done, True)
+        timer = None if limit is None else self._loop.call_later(limit, done, False)
         try:
-            await fut
+            return await fut
         finally:
             remove(sock)
+            if timer is not None:
+                timer.cancel()
 
     async def start(self, command: str) -> None:
         """Send START_REPLICATION and wait until the server switched to COPY_BOTH."""
@@ -69,6 +75,7 @@ class ReplicationStream:
     async def read(self, out: list[memoryview | bytes], wait: float | None) -> None:
         """Append every CopyData message already received to `out`; if none, wait up to `wait` s."""
         pg = self._pg
+        polled = False
         while True:
             n, data = pg.get_copy_data(1)
             if n > 0:
@@ -77,16 +84,24 @@ class ReplicationStream:
             if n == 0:
                 if out:
                     return
-                try:
-                    await asyncio.wait_for(self._readable(), wait)
-                except TimeoutError:
+                if not polled:
+                    # While the last batch was processed more data usually arrived: read the socket
+                    # without registering with epoll, and give the loop's other tasks their turn.
+                    polled = True
+                    self._consume()
+                    await asyncio.sleep(0)
+                    continue
+                if not await self._readable(wait):
                     return
-                try:
-                    pg.consume_input()
-                except psycopg.OperationalError as e:
-                    raise Transient(f"replication connection lost: {e}") from e
+                self._consume()
                 continue
             raise Transient(f"replication stream ended: {self._error()}")
+
+    def _consume(self) -> None:
+        try:
+            self._pg.consume_input()
+        except psycopg.OperationalError as e:
+            raise Transient(f"replication connection lost: {e}") from e
 
     def _error(self) -> str:
         res = self._pg.get_result()
