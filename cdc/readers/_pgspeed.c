@@ -11,6 +11,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdio.h>
 
 static inline uint32_t rd32(const unsigned char *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
@@ -491,7 +492,58 @@ done:
     return result;
 }
 
+
+/* envelope(before, after, head, lsn, mid, names, end) -> the Debezium value bytes:
+ *   {"before":B,"after":A,"source":HEAD\"LSN MID NAMES,"lsn":LSN END
+ * B and A are JSON bytes or None (null); head/mid/names/end are the transaction's constant pieces
+ * (pgevents.assemble builds them); the event's LSN goes in twice (sequence and lsn). */
+static PyObject *envelope(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "envelope(before, after, head, lsn, mid, names, end)");
+        return NULL;
+    }
+    PyObject *parts[7] = {args[0], args[1], args[2], NULL, args[4], args[5], args[6]};
+    for (int i = 0; i < 7; i++) {
+        if (i == 3 || ((i == 0 || i == 1) && parts[i] == Py_None)) continue;
+        if (!PyBytes_Check(parts[i])) {
+            PyErr_Format(PyExc_TypeError, "envelope: argument %d must be bytes", i + 1);
+            return NULL;
+        }
+    }
+    unsigned long long lsn = PyLong_AsUnsignedLongLong(args[3]);
+    if (lsn == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    char num[24];
+    int nlen = snprintf(num, sizeof num, "%llu", lsn);
+    out_t o;
+    out_init(&o);
+#define PUT(s, n) if (out_put(&o, (s), (n)) < 0) goto fail
+#define PUTB(obj) PUT(PyBytes_AS_STRING(obj), PyBytes_GET_SIZE(obj))
+    PUT("{\"before\":", 10);
+    if (parts[0] == Py_None) { PUT("null", 4); } else { PUTB(parts[0]); }
+    PUT(",\"after\":", 9);
+    if (parts[1] == Py_None) { PUT("null", 4); } else { PUTB(parts[1]); }
+    PUT(",\"source\":", 10);
+    PUTB(parts[2]);
+    PUT("\\\"", 2);
+    PUT(num, nlen);
+    PUTB(parts[4]);
+    PUTB(parts[5]);
+    PUT(",\"lsn\":", 7);
+    PUT(num, nlen);
+    PUTB(parts[6]);
+#undef PUT
+#undef PUTB
+    PyObject *res = PyBytes_FromStringAndSize(o.p, o.len);
+    out_free(&o);
+    return res;
+fail:
+    out_free(&o);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"envelope", (PyCFunction)(void (*)(void))envelope, METH_FASTCALL,
+     "envelope(before, after, head, lsn, mid, names, end) -> Debezium value bytes"},
     {"encode_change", (PyCFunction)(void (*)(void))encode_change, METH_FASTCALL,
      "encode_change(buf, in_stream, specs) -> (tag, wal_start, xid, rel_oid, old_kind, old_json, new_json, "
      "old_key, new_key, old_key_complete, longest, status) | None"},

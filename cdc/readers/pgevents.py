@@ -24,6 +24,25 @@ import orjson
 from cdc import __version__
 from cdc.types import ChangeEvent
 
+# {"before":B,"after":A,"source":HEAD\"LSN MID NAMES,"lsn":LSN END, by concatenation (C where built)
+Envelope = Callable[[bytes | None, bytes | None, bytes, int, bytes, bytes, bytes], bytes]
+
+
+def envelope_py(before: bytes | None, after: bytes | None, head: bytes, lsn: int, mid: bytes, names: bytes,
+                end: bytes) -> bytes:
+    return b"".join((b'{"before":', b"null" if before is None else before,
+                     b',"after":', b"null" if after is None else after,
+                     b',"source":', head, b'\\"%d' % lsn, mid, names, b',"lsn":%d' % lsn, end))
+
+
+envelope: Envelope
+try:
+    from cdc.readers._pgspeed import envelope as _c_envelope
+
+    envelope = _c_envelope
+except ImportError:  # the optional C extension was not built
+    envelope = envelope_py
+
 Row = dict[str, Any]
 # (xid, op, topic, schema, table, key, before, after, lsn); rows as dicts or as their JSON bytes
 Parts = tuple[int, str, str, str, str, Row | bytes | None, Row | bytes | None, Row | bytes | None, int]
@@ -82,8 +101,8 @@ def assemble(parts: Iterator[Parts] | Sequence[Parts], tx: TxInfo, now_ms: int) 
             + b',"ts_ms":%d,"snapshot":"' % ts_ms + tx.snapshot.encode() + b'","db":' + orjson.dumps(tx.db)
             + b',"sequence":"[' + last + b',')
     mid = b'\\"]","ts_us":%d,"ts_ns":%d,"schema":' % (tx.commit_time_us, tx.commit_time_us * 1000)
-    tail = b',"xmin":null},"transaction":null,"op":"'
     end = b'","ts_ms":%d,"ts_us":%d,"ts_ns":%d}' % (now_ms, now_ms * 1000, now_ms * 1_000_000)
+    ends = {op: b',"xmin":null},"transaction":null,"op":"' + op.encode() + end for op in "crudt"}
     names: dict[tuple[str, str], bytes] = {}
     tombstones = tx.tombstones
     dumps = orjson.dumps
@@ -97,10 +116,6 @@ def assemble(parts: Iterator[Parts] | Sequence[Parts], tx: TxInfo, now_ms: int) 
         if st is None:
             st = names[(schema, table)] = (orjson.dumps(schema) + b',"table":' + orjson.dumps(table)
                                            + b',"txId":' + xid)
-        value = b"".join((b'{"before":', b"null" if before is None else before,
-                          b',"after":', b"null" if after is None else after,
-                          b',"source":', head, b'\\"%d' % lsn, mid, st, b',"lsn":%d' % lsn, tail,
-                          op.encode(), end))
-        yield ChangeEvent(topic, key, value)
+        yield ChangeEvent(topic, key, envelope(before, after, head, lsn, mid, st, ends[op]))
         if op == "d" and tombstones and key is not None:
             yield ChangeEvent(topic, key, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from cdc.readers.pgevents import TxInfo, assemble, change_parts, key_function
 
@@ -62,3 +63,19 @@ def test_replication_options_by_server_version() -> None:
     assert replication_options('my"pub', 150004) == (
         "proto_version '2', streaming 'on', publication_names '\"my\"\"pub\"', messages 'true'")
     assert replication_options("p", 130010) == "proto_version '1', publication_names '\"p\"'"
+
+
+def test_envelope_c_and_python_agree() -> None:
+    from cdc.readers import pgevents
+
+    try:
+        from cdc.readers._pgspeed import envelope as c_envelope
+    except ImportError:  # pragma: no cover - the extension is optional
+        return
+    cases = [(b'{"a":1}', None), (None, b'{"b":"x"}'), (b"{}", b"{}")]
+    for before, after in cases:
+        for lsn in (0, 1, 2**64 - 1):
+            args = (before, after, b'{"h":"', lsn, b'\\"]"', b'"s","table":"t"', b',"op":"c"}')
+            assert c_envelope(*args) == pgevents.envelope_py(*args)
+    with pytest.raises(TypeError):
+        c_envelope("not bytes", None, b"", 1, b"", b"", b"")  # type: ignore[arg-type]
