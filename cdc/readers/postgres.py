@@ -10,9 +10,13 @@ so a snapshot-only connector leaves nothing pinning WAL. `changes()` then yields
 in commit order: first the snapshot, read in chunks inside the transaction snapshot the slot exported
 (so streaming starts exactly where the snapshot ends: no gap, no overlap), then every committed
 transaction from the stream.
-Protocol v2 streaming is on, so a transaction larger than `logical_decoding_work_mem` arrives in
-chunks while still in progress; its changes wait in a SpillBuffer (memory-bounded, spilled to disk)
-and reach the journal only at its stream commit, or vanish at its abort.
+Protocol v2 streaming is on (PostgreSQL 14+), so a transaction larger than `logical_decoding_work_mem`
+arrives in chunks while still in progress; its changes wait in a SpillBuffer (memory-bounded, spilled
+to disk) and reach the journal only at its stream commit, or vanish at its abort.
+
+Hot path: each row change goes through `pgfast.encode_change` (C where built), which returns the row
+images and keys as Debezium JSON; the dict path (`RowCodec`) serves the snapshot and updates carrying
+unchanged TOAST values, which are filled from the old image or the last value recorded.
 
 Offsets: the pipeline calls `confirm(lsn)` after the journal made a transaction durable; only then is
 that LSN reported to the server as flushed. A crash at any point resumes from the journal's offset and
