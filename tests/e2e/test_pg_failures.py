@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.e2e.harness import cdc_cmd, env, write_connectors
+from tests.e2e.harness import Bridge, cdc_cmd, env, execute, read_events, replay, write_connectors
 from tests.servers.postgres import PgServer
 
 
@@ -39,3 +39,29 @@ def test_no_tables_publication_is_created_empty(pg_server: PgServer, pg_db: str,
         row = c.execute("SELECT puballtables, (SELECT count(*) FROM pg_publication_tables WHERE pubname = %s) "
                         "FROM pg_publication WHERE pubname = %s", ("pub_notables", "pub_notables")).fetchone()
     assert row == (False, 0)
+
+
+def test_server_restart_mid_stream_reconnects_without_loss(pg_server: PgServer, pg_db: str,
+                                                           tmp_path: Path) -> None:
+    dbname = pg_db.rsplit("dbname=", 1)[1]
+    with psycopg.connect(pg_db, autocommit=True) as c:
+        c.execute("CREATE TABLE orders (id int PRIMARY KEY, status text)")
+        c.execute("INSERT INTO orders SELECT g, 'new' FROM generate_series(1, 100) g")
+    files = write_connectors(tmp_path, pg_server, dbname, "restart1")
+    out = tmp_path / "out" / "restart1.jsonl"
+    with Bridge(files, tmp_path / "data", tmp_path / "cdc.log") as bridge:
+        bridge.wait_lines(out, 100)                              # the snapshot
+        execute(pg_db, *(f"UPDATE orders SET status = 'paid' WHERE id = {i}" for i in range(1, 51)))
+        bridge.wait_lines(out, 150)
+        pg_server.stop_server("fast")                            # the ERP server restarts mid-stream
+        pg_server.start_server()
+        execute(pg_db, *(f"UPDATE orders SET status = 'shipped' WHERE id = {i}" for i in range(40, 101)),
+                "DELETE FROM orders WHERE id <= 10", "INSERT INTO orders VALUES (1000, 'late')")
+        bridge.wait_for(lambda: any(e["op"] == "c" and e["after"]["id"] == 1000 for e in read_events(out)),
+                        "the change made after the restart", timeout=120)
+        assert bridge.stop() == 0
+        assert "reconnecting in" in bridge.output()
+    state = replay(read_events(out), {"orders": ["id"]})
+    with psycopg.connect(pg_db) as c:
+        rows = dict(c.execute("SELECT id, status FROM orders").fetchall())
+    assert {k[0]: v["status"] for k, v in state["orders"].items()} == rows
