@@ -63,5 +63,5 @@ def test_server_restart_mid_stream_reconnects_without_loss(pg_server: PgServer, 
         assert "reconnecting in" in bridge.output()
     state = replay(read_events(out), {"orders": ["id"]})
     with psycopg.connect(pg_db) as c:
-        rows = dict(c.execute("SELECT id, status FROM orders").fetchall())
+        rows: dict[int, str] = dict(c.execute("SELECT id, status FROM orders").fetchall())
     assert {k[0]: v["status"] for k, v in state["orders"].items()} == rows
