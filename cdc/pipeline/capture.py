@@ -111,11 +111,12 @@ async def run_capture(name: str, reader: PostgresReader, journal: SqliteJournal,
     producer = asyncio.create_task(produce(), name=f"{name}-reader")
     writer = asyncio.create_task(write(), name=f"{name}-journal")
     try:
-        await asyncio.gather(producer, writer)
+        # Shielded: cancelling the capture (SIGTERM) must not cancel a journal append half-way.
+        await asyncio.gather(producer, asyncio.shield(writer))
     except BaseException:
         producer.cancel()
-        # Let the writer finish what the reader handed over: it is confirmed only once durable.
+        # The writer finishes what the reader handed over (the producer's end enqueues its stop
+        # marker), so a clean stop leaves nothing received-but-unjournaled behind.
         await asyncio.gather(producer, return_exceptions=True)
-        if not writer.done():
-            await asyncio.gather(writer, return_exceptions=True)
+        await asyncio.gather(writer, return_exceptions=True)
         raise
