@@ -4,8 +4,10 @@ Lifecycle: `open()` connects (a normal connection for catalog queries and a `rep
 one for the stream), checks the server, creates or reuses the publication
 (`publication.autocreate.mode`) and the slot, and decides whether to snapshot (`snapshot.mode`
 against the stored offset and the slot: `initial`/`initial_only` without a completed snapshot,
-`when_needed` also when the slot is gone, `always` every start). A snapshot always reads what a
-freshly created slot exports (an existing one is dropped first); `initial_only`'s slot is temporary,
+`when_needed` also when the slot is gone, `always` every start). A snapshot taken with a new slot reads
+what that slot exports (exact hand-over); one taken while a slot exists (a crash mid-snapshot,
+`always`) reads the current state and streaming then resumes from the slot's confirmed position, so
+changes in between come twice but none, deletes included, is lost. `initial_only`'s slot is temporary,
 so a snapshot-only connector leaves nothing pinning WAL. `changes()` then yields `CommittedTx` batches
 in commit order: first the snapshot, read in chunks inside the transaction snapshot the slot exported
 (so streaming starts exactly where the snapshot ends: no gap, no overlap), then every committed
@@ -21,7 +23,7 @@ unchanged TOAST values, which are filled from the old image or the last value re
 Offsets: the pipeline calls `confirm(lsn)` after the journal made a transaction durable; only then is
 that LSN reported to the server as flushed. A crash at any point resumes from the journal's offset and
 the server re-sends everything after it (duplicates possible, gaps never). A snapshot interrupted by a
-crash is taken again from the start on a fresh slot, since nothing was confirmed from the old one.
+crash is taken again from the start, and streaming still begins at the slot's original position.
 
 Failure story: connection problems raise `Transient` (the runner reconnects with backoff); missing
 privileges, `wal_level` not `logical`, a missing publication under `disabled`, a slot held by another
@@ -171,14 +173,18 @@ class PostgresReader:
             self._do_snapshot = need
             self._stream_after = mode != "initial_only"
             self._repl = await psycopg.AsyncConnection.connect(cfg.conninfo(replication=True), autocommit=True)
-            if need:
+            if need and slot is None:
                 # The reads use the snapshot a fresh slot exports, so that streaming starts exactly where
-                # the snapshot ends. An existing slot (crashed mid-snapshot, or `always`/`when_needed`
-                # taking a new snapshot) is dropped first: everything before the new slot is in the
-                # snapshot. A snapshot-only connector's slot is temporary: it must not pin WAL afterwards.
-                if slot is not None:
-                    await self._drop_slot()
+                # the snapshot ends. A snapshot-only connector's slot is temporary: it must not pin WAL.
                 await self._create_slot(export=True, temporary=not self._stream_after)
+            elif need and slot is not None:
+                # An existing slot still holds every change since its confirmed position (a crash
+                # mid-snapshot, `always`): keep it, read a new snapshot, then stream from that position.
+                # The overlap repeats changes the snapshot already shows (at-least-once); dropping the
+                # slot instead would lose the deletes made meanwhile, leaving those rows in every
+                # consumer that saw an earlier snapshot.
+                self._snapshot_name = None
+                self._consistent_lsn = slot["confirmed"]
             elif slot is None and self._stream_after:
                 if lsn_known:
                     log.warning("connector %s: slot %s is gone; changes since the stored offset that it "
@@ -266,9 +272,6 @@ class PostgresReader:
         return (f"connector '{self.cfg.name}': replication slot '{slot}' is in use by another process "
                 f"(PID {pid}); stop the other consumer of this slot (or, if it is stale, end it with "
                 f"SELECT pg_terminate_backend({pid})), or give this connector its own slot.name")
-
-    async def _drop_slot(self) -> None:
-        await self._scalar("SELECT pg_drop_replication_slot(%s)", (self.cfg.slot_name,))
 
     async def _create_slot(self, export: bool, temporary: bool = False) -> None:
         assert self._repl is not None
@@ -415,7 +418,7 @@ class PostgresReader:
 
     def _start_lsn(self) -> int:
         if self._do_snapshot:
-            return self._consistent_lsn or 0    # the new slot's point, where the snapshot ends
+            return self._consistent_lsn or 0    # where the snapshot ends (new slot) or the slot stands
         if self._offset and "lsn" in self._offset and self._offset.get("snapshot_completed", True):
             return int(self._offset["lsn"])
         return self._consistent_lsn or 0

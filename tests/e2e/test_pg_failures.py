@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 
@@ -65,3 +66,28 @@ def test_server_restart_mid_stream_reconnects_without_loss(pg_server: PgServer, 
     with psycopg.connect(pg_db) as c:
         rows: dict[int, str] = dict(c.execute("SELECT id, status FROM orders").fetchall())
     assert {k[0]: v["status"] for k, v in state["orders"].items()} == rows
+
+
+def test_sigkill_mid_snapshot_restarts_the_snapshot_without_loss(pg_server: PgServer, pg_db: str,
+                                                                 tmp_path: Path) -> None:
+    dbname = pg_db.rsplit("dbname=", 1)[1]
+    with psycopg.connect(pg_db, autocommit=True) as c:
+        c.execute("CREATE TABLE items (id int PRIMARY KEY, label text)")
+        c.execute("INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 200000) g")
+    files = write_connectors(tmp_path, pg_server, dbname, "snapkill",
+                             extra={"snapshot.fetch.size": "2000"})
+    out = tmp_path / "out" / "snapkill.jsonl"
+    with Bridge(files, tmp_path / "data", tmp_path / "cdc.log") as bridge:
+        # Kill once the first snapshot chunks are delivered, well before the table's end.
+        bridge.wait_for(lambda: out.exists() and out.stat().st_size > 0, "the first snapshot rows")
+        bridge.stop(signal.SIGKILL)
+    first = len(read_events(out))
+    assert 0 < first < 200000, first
+    execute(pg_db, "UPDATE items SET label = 'changed' WHERE id = 7", "DELETE FROM items WHERE id = 8")
+    p = subprocess.run(cdc_cmd(files, tmp_path / "data", "--stop-at-end"), env=env(), capture_output=True,
+                       text=True, timeout=300, check=False)
+    assert p.returncode == 0, p.stderr[-3000:]
+    state = replay(read_events(out), {"items": ["id"]})
+    with psycopg.connect(pg_db) as c:
+        rows: dict[int, str] = dict(c.execute("SELECT id, label FROM items").fetchall())
+    assert {k[0]: v["label"] for k, v in state["items"].items()} == rows
