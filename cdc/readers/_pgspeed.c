@@ -66,6 +66,36 @@ static PyObject *read_tuple(const unsigned char **pp, const unsigned char *end, 
     return t;
 }
 
+/* The header every row-change frame shares: 'w' XLogData, tag I/U/D, [xid], rel oid.
+ * Returns 1 and fills *h (h->xid a new reference), 0 when the frame is not a row change, -1 on error. */
+typedef struct {
+    unsigned char tag;
+    unsigned long long wal_start;
+    PyObject *xid;
+    unsigned long rel;
+    const unsigned char *p;   /* at the tuple kind byte */
+} head_t;
+
+static int parse_head(const unsigned char *b, Py_ssize_t len, int in_stream, head_t *h) {
+    const unsigned char *end = b + len, *p;
+    if (len < 26 || b[0] != 'w' || (b[25] != 'I' && b[25] != 'U' && b[25] != 'D')) return 0;
+    h->tag = b[25];
+    h->wal_start = ((unsigned long long)rd32(b + 1) << 32) | rd32(b + 5);
+    p = b + 26;
+    if (in_stream) {
+        if (end - p < 4) { truncated(); return -1; }
+        h->xid = PyLong_FromUnsignedLong(rd32(p));
+        if (h->xid == NULL) return -1;
+        p += 4;
+    } else {
+        h->xid = Py_None; Py_INCREF(h->xid);
+    }
+    if (end - p < 5) { Py_DECREF(h->xid); h->xid = NULL; truncated(); return -1; }
+    h->rel = rd32(p);
+    h->p = p + 4;
+    return 1;
+}
+
 static PyObject *decode_change(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3) {
         PyErr_SetString(PyExc_TypeError, "decode_change(buf, in_stream, unchanged)");
@@ -79,23 +109,17 @@ static PyObject *decode_change(PyObject *self, PyObject *const *args, Py_ssize_t
     PyObject *result = NULL, *old = NULL, *new_ = NULL, *xid = NULL, *old_kind = NULL;
     uint32_t longest_old = 0, longest = 0;
     if (in_stream < 0) goto done;
-    if (view.len < 26 || b[0] != 'w' || (b[25] != 'I' && b[25] != 'U' && b[25] != 'D')) {
-        result = Py_None; Py_INCREF(result);
+    head_t h;
+    int found = parse_head(b, view.len, in_stream, &h);
+    if (found <= 0) {
+        if (found == 0) { result = Py_None; Py_INCREF(result); }
         goto done;
     }
-    unsigned char tag = b[25];
-    unsigned long long wal_start = ((unsigned long long)rd32(b + 1) << 32) | rd32(b + 5);
-    p = b + 26;
-    if (in_stream) {
-        if (end - p < 4) { truncated(); goto done; }
-        xid = PyLong_FromUnsignedLong(rd32(p));
-        p += 4;
-    } else {
-        xid = Py_None; Py_INCREF(xid);
-    }
-    if (end - p < 5) { truncated(); goto done; }
-    unsigned long rel = rd32(p);
-    p += 4;
+    unsigned char tag = h.tag;
+    unsigned long long wal_start = h.wal_start;
+    unsigned long rel = h.rel;
+    xid = h.xid;
+    p = h.p;
     unsigned char kind = *p++;
     if (tag == 'U' && (kind == 'K' || kind == 'O')) {
         old_kind = PyUnicode_FromStringAndSize((const char *)&kind, 1);
@@ -394,23 +418,17 @@ static PyObject *encode_change(PyObject *self, PyObject *const *args, Py_ssize_t
     uint32_t longest = 0, longest_old = 0;
     int unchanged = 0, complete = 1, status = 0;
     if (in_stream < 0) goto done;
-    if (view.len < 26 || b[0] != 'w' || (b[25] != 'I' && b[25] != 'U' && b[25] != 'D')) {
-        result = Py_None; Py_INCREF(result);
+    head_t h;
+    int found = parse_head(b, view.len, in_stream, &h);
+    if (found <= 0) {
+        if (found == 0) { result = Py_None; Py_INCREF(result); }
         goto done;
     }
-    unsigned char tag = b[25];
-    unsigned long long wal_start = ((unsigned long long)rd32(b + 1) << 32) | rd32(b + 5);
-    p = b + 26;
-    if (in_stream) {
-        if (end - p < 4) { truncated(); goto done; }
-        xid = PyLong_FromUnsignedLong(rd32(p));
-        p += 4;
-    } else {
-        xid = Py_None; Py_INCREF(xid);
-    }
-    if (end - p < 5) { truncated(); goto done; }
-    unsigned long rel = rd32(p);
-    p += 4;
+    unsigned char tag = h.tag;
+    unsigned long long wal_start = h.wal_start;
+    unsigned long rel = h.rel;
+    xid = h.xid;
+    p = h.p;
     PyObject *rel_obj = PyLong_FromUnsignedLong(rel);
     if (rel_obj == NULL) goto done;
     spec = PyDict_GetItemWithError(args[2], rel_obj);   /* borrowed */
