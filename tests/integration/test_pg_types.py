@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 
+from cdc.readers import pgfast
 from cdc.readers import pgoutput as po
 from cdc.readers.pgtypes import TYPE_CATALOG_SQL, EncodingModes, RowCodec, TypeInfo, java_double_str
 
@@ -92,13 +94,17 @@ def conn(pg_db: str) -> Iterator[psycopg.Connection[Any]]:
         yield c
 
 
-def capture(conn: psycopg.Connection[Any], slot: str, *options: str) -> list[po.Message]:
+def capture(conn: psycopg.Connection[Any], slot: str, *options: str,
+            raws: list[bytes] | None = None) -> list[po.Message]:
+    """The slot's pgoutput messages, decoded; their bytes are appended to `raws` when given."""
     opts = ", ".join(f"'{o}'" for o in options)
     sql = f"SELECT data FROM pg_logical_slot_get_binary_changes('{slot}', NULL, NULL, {opts})"
     rows = conn.execute(sql).fetchall()
     out: list[po.Message] = []
     in_stream = False
     for (data,) in rows:
+        if raws is not None:
+            raws.append(bytes(data))
         msg = po.decode_message(data, 0, in_stream)
         if isinstance(msg, po.StreamStart):
             in_stream = True
@@ -311,10 +317,11 @@ def test_every_type_matches_the_server(conn: psycopg.Connection[Any], modes: Enc
     conn.execute(DDL)
     slot = "types_slot"
     conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+    raws: list[bytes] = []
     try:
         for values in ROWS:
             conn.execute(f"INSERT INTO t VALUES {values}")
-        messages = capture(conn, slot, "proto_version", "1", "publication_names", "pub")
+        messages = capture(conn, slot, "proto_version", "1", "publication_names", "pub", raws=raws)
     finally:
         conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
     rel = next(msg for msg in messages if isinstance(msg, po.Relation))
@@ -339,6 +346,17 @@ def test_every_type_matches_the_server(conn: psycopg.Connection[Any], modes: Enc
             assert value == want, f"row {row['id']} {col}: got {value!r}, the server says {want!r}"
             checked += 1
     assert checked == 40 * len(ROWS)
+    # The streaming hot path (C encoder where built) turns the same server bytes into the same JSON.
+    cols = [(c.name, c.type_oid, c.type_modifier) for c in rel.columns]
+    specs = {rel.oid: pgfast.row_spec(cols, [n for n, _, _ in cols], ["id"], types, modes)}
+    frames = [b"w" + bytes(24) + raw for raw in raws if raw[:1] == b"I"]
+    assert len(frames) == len(inserts)
+    for frame, ins in zip(frames, inserts, strict=True):
+        for encode in (pgfast.encode_change, pgfast.encode_change_py):
+            enc = encode(frame, False, specs)
+            assert enc is not None and enc[11] == 0
+            assert enc[6] == orjson.dumps(codec.decode(ins.new))
+            assert enc[8] == orjson.dumps(codec.key(ins.new))
 
 
 def test_raw_bytes_captured_from_the_server(conn: psycopg.Connection[Any]) -> None:
