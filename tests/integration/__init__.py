@@ -1,0 +1,1 @@
+"""Real servers, one component at a time (type round trips, validate)."""
