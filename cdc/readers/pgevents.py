@@ -102,7 +102,8 @@ def assemble(parts: Iterator[Parts] | Sequence[Parts], tx: TxInfo, now_ms: int) 
             + b',"sequence":"[' + last + b',')
     mid = b'\\"]","ts_us":%d,"ts_ns":%d,"schema":' % (tx.commit_time_us, tx.commit_time_us * 1000)
     end = b'","ts_ms":%d,"ts_us":%d,"ts_ns":%d}' % (now_ms, now_ms * 1000, now_ms * 1_000_000)
-    ends = {op: b',"xmin":null},"transaction":null,"op":"' + op.encode() + end for op in "crudt"}
+    ends = {op: b',"xmin":null,"origin":null,"origin_lsn":null},"transaction":null,"op":"' + op.encode() + end
+            for op in "crudt"}
     names: dict[tuple[str, str], bytes] = {}
     tombstones = tx.tombstones
     dumps = orjson.dumps

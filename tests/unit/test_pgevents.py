@@ -79,3 +79,35 @@ def test_envelope_c_and_python_agree() -> None:
             assert c_envelope(*args) == pgevents.envelope_py(*args)
     with pytest.raises(TypeError):
         c_envelope("not bytes", None, b"", 1, b"", b"", b"")  # type: ignore[arg-type]
+
+
+def test_same_shape_as_events_debezium_emitted() -> None:
+    """Contract: our value and key carry exactly the fields, in the order, of real Debezium 3.6 events
+    (fixtures captured by ../shared/bench/debezium from the same workload, schemas enabled)."""
+    import json
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures"
+    sample = json.loads((fixtures / "debezium-sample-pg.json").read_text())
+    keys = json.loads((fixtures / "debezium-sample-pg-keys.json").read_text())
+    id_key = key_function(["id"])
+    tx = TxInfo(server_name="bench", db="bench", xid=2337, commit_time_us=1_795_499_801_193_934,
+                last_commit_lsn=None)
+    ours = {
+        "insert": change_parts(2337, "c", "bench.public.orders", "public", "orders", id_key, None,
+                               {"id": 1, "note": "x"}, 401888952),
+        "update": change_parts(2337, "u", "bench.public.orders", "public", "orders", id_key, None,
+                               {"id": 4, "note": "y"}, 401888960),
+        "delete": change_parts(2337, "d", "bench.public.orders", "public", "orders", id_key,
+                               {"id": 1, "note": None}, None, 401888970),
+    }
+    for kind, parts in ours.items():
+        theirs = json.loads(sample[kind])["payload"] if isinstance(sample[kind], str) else sample[kind]["payload"]
+        their_key = json.loads(keys[kind])["payload"] if isinstance(keys[kind], str) else keys[kind]["payload"]
+        event = next(iter(assemble(parts, tx, 1_795_499_807_758)))
+        value = orjson.loads(event.value or b"null")
+        assert list(value) == list(theirs), kind
+        assert list(value["source"]) == list(theirs["source"]), kind
+        assert value["op"] == theirs["op"] and value["source"]["connector"] == theirs["source"]["connector"]
+        assert type(value["source"]["sequence"]) is str and type(value["source"]["lsn"]) is int
+        assert orjson.loads(event.key or b"null").keys() == their_key.keys()
