@@ -1,9 +1,7 @@
 from collections.abc import Mapping
 
 from cdc.readers.pgfast import Encoded, Spec
-from cdc.readers.pgoutput import Change
 
-def decode_change(buf: bytes | memoryview, in_stream: bool, unchanged: object, /) -> Change | None: ...
 def encode_change(buf: bytes | memoryview, in_stream: bool, specs: Mapping[int, Spec], /) -> Encoded | None: ...
 def envelope(before: bytes | None, after: bytes | None, head: bytes, lsn: int, mid: bytes, names: bytes,
              end: bytes, /) -> bytes: ...

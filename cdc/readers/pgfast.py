@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from cdc.readers.pgoutput import UNCHANGED_TOAST, decode_change_py
+from cdc.readers.pgoutput import UNCHANGED_TOAST, decode_change
 from cdc.readers.pgtypes import EncodingModes, TypeInfo, converter_for, identity
 
 C_NUMBER, C_STRING, C_BOOL, C_DECIMAL, C_TSTZ6, C_FALLBACK = range(6)
@@ -86,7 +86,7 @@ def _object(values: Sequence[Any], which: Sequence[int], spec: Spec) -> bytes:
 
 def encode_change_py(buf: bytes | memoryview, in_stream: bool, specs: Mapping[int, Spec]) -> Encoded | None:
     """Pure-Python twin of `_pgspeed.encode_change` (used where the extension is not built)."""
-    ch = decode_change_py(buf, in_stream, UNCHANGED_TOAST)
+    ch = decode_change(buf, in_stream, UNCHANGED_TOAST)
     if ch is None:
         return None
     tag, lsn, xid, rel, old_kind, old, new, longest = ch

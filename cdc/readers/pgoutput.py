@@ -557,10 +557,11 @@ def _longest(values: tuple[TupleValue, ...]) -> int:
                 if isinstance(v, str | bytes)), default=0)
 
 
-def decode_change_py(buf: bytes | memoryview, in_stream: bool, unchanged: object) -> Change | None:
+def decode_change(buf: bytes | memoryview, in_stream: bool, unchanged: object) -> Change | None:
     """The XLogData frame `buf` as a Change if it carries an Insert, Update or Delete, else None.
 
-    Pure-Python twin of the C `_pgspeed.decode_change`, used where the extension is not built."""
+    `unchanged` is the marker for unchanged TOAST values (UNCHANGED_TOAST). The capture hot path uses
+    the C encoder of pgfast instead; this serves its Python twin and tuples with unchanged TOAST."""
     if len(buf) < 26 or buf[0] != 0x77 or buf[25] not in (73, 85, 68):
         return None
     (wal_start,) = _U64(buf, 1)
@@ -571,12 +572,3 @@ def decode_change_py(buf: bytes | memoryview, in_stream: bool, unchanged: object
         return (85, wal_start, msg.xid, msg.rel_oid, msg.old_kind, msg.old, msg.new, _longest(msg.new))
     assert isinstance(msg, Delete)
     return (68, wal_start, msg.xid, msg.rel_oid, msg.old_kind, msg.old, None, 0)
-
-
-decode_change: Callable[[bytes | memoryview, bool, object], Change | None]
-try:
-    from cdc.readers._pgspeed import decode_change as _c_decode_change
-
-    decode_change = _c_decode_change
-except ImportError:  # the optional C extension was not built: same results, slower
-    decode_change = decode_change_py

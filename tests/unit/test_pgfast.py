@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import struct
 
 import orjson
@@ -10,11 +11,14 @@ import pytest
 
 from cdc.readers import pgfast
 from cdc.readers.pgtypes import EncodingModes, RowCodec
+from tests.unit.test_pgoutput_changes import frame, tup
 
 try:
     from cdc.readers._pgspeed import encode_change as c_encode
 except ImportError:  # pragma: no cover - the extension is optional
-    pytest.skip("C extension not built", allow_module_level=True)
+    c_encode = None  # type: ignore[assignment]
+
+needs_c = pytest.mark.skipif(c_encode is None, reason="C extension not built: the Python twin is in use")
 
 # (column, type oid, typmod, sample text values as PostgreSQL outputs them)
 COLUMNS: list[tuple[str, int, int, list[str]]] = [
@@ -44,20 +48,8 @@ REL = 16384
 
 
 def tuple_bytes(values: list[str | None]) -> bytes:
-    out = struct.pack(">H", len(values))
-    for v in values:
-        if v is None:
-            out += b"n"
-        elif v == "\0UNCHANGED":
-            out += b"u"
-        else:
-            data = v.encode()
-            out += b"t" + struct.pack(">I", len(data)) + data
-    return out
-
-
-def frame(body: bytes) -> bytes:
-    return b"w" + struct.pack(">QQq", 77, 99, 0) + body
+    """Text values, NULL for None, unchanged TOAST for the marker "\\0UNCHANGED"."""
+    return tup(*(None if v is None else "u" if v == "\0UNCHANGED" else v.encode() for v in values))
 
 
 def rows(seed: int, n: int) -> list[list[str | None]]:
@@ -65,6 +57,7 @@ def rows(seed: int, n: int) -> list[list[str | None]]:
     return [[rnd.choice([*samples, None]) for _, _, _, samples in COLUMNS] for _ in range(n)]
 
 
+@needs_c
 @pytest.mark.parametrize("decimal", ["string", "precise", "double"])
 def test_c_encoder_matches_converter_path(decimal: str) -> None:
     modes = EncodingModes(decimal=decimal)  # type: ignore[arg-type]
@@ -91,6 +84,7 @@ def test_c_encoder_matches_converter_path(decimal: str) -> None:
                 assert got[6] == orjson.dumps(codec.decode(tuple(new)))
 
 
+@needs_c
 def test_status_for_unknown_relation_and_unchanged_toast() -> None:
     spec = pgfast.row_spec([("id", 23, -1), ("t", 25, -1)], {"id", "t"}, ["id"], {}, EncodingModes())
     buf = frame(b"U" + struct.pack(">I", REL) + b"N" + tuple_bytes(["1", "\0UNCHANGED"]))
@@ -102,6 +96,7 @@ def test_status_for_unknown_relation_and_unchanged_toast() -> None:
     assert c_encode(frame(b"B" + struct.pack(">QqI", 1, 2, 3)), False, {}) is None
 
 
+@needs_c
 def test_key_completeness_and_errors() -> None:
     spec = pgfast.row_spec([("id", 23, -1), ("t", 25, -1)], {"id", "t"}, ["id"], {}, EncodingModes())
     buf = frame(b"D" + struct.pack(">I", REL) + b"K" + tuple_bytes([None, None]))
@@ -116,6 +111,7 @@ def test_key_completeness_and_errors() -> None:
         c_encode(frame(b"I" + struct.pack(">I", REL) + b"N" + tuple_bytes(["not a date"])), False, {REL: bad})
 
 
+@needs_c
 def test_wide_relation_uses_heap_scratch() -> None:
     cols = [(f"c{i}", 23, -1) for i in range(300)]
     spec = pgfast.row_spec(cols, {c for c, _, _ in cols}, ["c0"], {}, EncodingModes())
@@ -123,3 +119,11 @@ def test_wide_relation_uses_heap_scratch() -> None:
     got = c_encode(buf, False, {REL: spec})
     assert got == pgfast.encode_change_py(buf, False, {REL: spec})
     assert got is not None and orjson.loads(got[6] or b"{}")["c299"] == 299
+
+
+def test_extension_is_built_where_a_compiler_exists() -> None:
+    # `pip install` builds the fast path with the machine's C compiler; without one the pure-Python
+    # twins are used (their equality with C is what the tests above check).
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: the pure-Python twins are in use")
+    assert c_encode is not None

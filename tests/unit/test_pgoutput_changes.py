@@ -1,23 +1,12 @@
-"""The C fast path decodes row changes exactly like the pure-Python decoder, errors included."""
+"""decode_change: a row-change frame as (tag, wal_start, xid, rel, old_kind, old, new, longest), errors too."""
 
 from __future__ import annotations
 
-import shutil
 import struct
-from collections.abc import Callable
 
 import pytest
 
 from cdc.readers import pgoutput as po
-
-Decoder = Callable[[bytes | memoryview, bool, object], po.Change | None]
-c_decode: Decoder | None
-try:
-    from cdc.readers._pgspeed import decode_change as c_decode
-except ImportError:  # pragma: no cover - the extension is optional
-    c_decode = None
-
-DECODERS: list[Decoder] = [po.decode_change_py] + ([c_decode] if c_decode is not None else [])
 
 
 def frame(payload: bytes, wal_start: int = 0x1_0000_0002) -> bytes:
@@ -49,32 +38,29 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("decode", DECODERS)
 @pytest.mark.parametrize("case", range(len(CASES)))
-def test_same_result_as_python(decode: Decoder, case: int) -> None:
+def test_frames_and_memoryviews_decode_alike(case: int) -> None:
     buf = CASES[case]
     in_stream = case == 1
-    expected = po.decode_change_py(buf, in_stream, po.UNCHANGED_TOAST)
-    assert decode(buf, in_stream, po.UNCHANGED_TOAST) == expected
-    assert decode(memoryview(buf), in_stream, po.UNCHANGED_TOAST) == expected
+    expected = po.decode_change(buf, in_stream, po.UNCHANGED_TOAST)
+    assert po.decode_change(memoryview(buf), in_stream, po.UNCHANGED_TOAST) == expected
     assert expected is not None and expected[1] == 0x1_0000_0002
+    assert expected[2] == (777 if in_stream else None)
 
 
 def test_decoded_values() -> None:
-    got = po.decode_change_py(CASES[2], False, po.UNCHANGED_TOAST)
+    got = po.decode_change(CASES[2], False, po.UNCHANGED_TOAST)
     assert got == (85, 0x1_0000_0002, None, 16384, "K", ("1", None), ("2", po.UNCHANGED_TOAST), 1)
-    got = po.decode_change_py(CASES[0], False, po.UNCHANGED_TOAST)
+    got = po.decode_change(CASES[0], False, po.UNCHANGED_TOAST)
     assert got is not None and got[6] == ("1", b"raw", None, "é 🙂")
     assert got[7] == len("é 🙂".encode()), "longest value in bytes"
 
 
-@pytest.mark.parametrize("decode", DECODERS)
-def test_other_messages_are_not_changes(decode: Decoder) -> None:
-    assert decode(frame(b"B" + struct.pack(">QqI", 1, 2, 3)), False, po.UNCHANGED_TOAST) is None
-    assert decode(b"k" + struct.pack(">QqB", 1, 2, 0), False, po.UNCHANGED_TOAST) is None
+def test_other_messages_are_not_changes() -> None:
+    assert po.decode_change(frame(b"B" + struct.pack(">QqI", 1, 2, 3)), False, po.UNCHANGED_TOAST) is None
+    assert po.decode_change(b"k" + struct.pack(">QqB", 1, 2, 0), False, po.UNCHANGED_TOAST) is None
 
 
-@pytest.mark.parametrize("decode", DECODERS)
 @pytest.mark.parametrize("bad", [
     frame(b"I" + struct.pack(">I", 1) + b"N" + tup(b"12345")[:-2]),        # truncated value
     frame(b"I" + struct.pack(">I", 1) + b"X" + tup(b"1")),                 # not a new tuple
@@ -82,14 +68,6 @@ def test_other_messages_are_not_changes(decode: Decoder) -> None:
     frame(b"I" + struct.pack(">I", 1) + b"N" + tup(b"\xff\xfe")),           # invalid UTF-8
     frame(b"D" + struct.pack(">I", 1) + b"N" + tup(b"1")),                 # delete without old tuple
 ])
-def test_malformed_raise_value_error(decode: Decoder, bad: bytes) -> None:
+def test_malformed_raise_value_error(bad: bytes) -> None:
     with pytest.raises(ValueError):
-        decode(bad, False, po.UNCHANGED_TOAST)
-
-
-def test_extension_is_built_where_a_compiler_exists() -> None:
-    # `pip install` builds the fast path with the machine's C compiler; without one the pure-Python
-    # twin is used (and tested above), so only a machine with a compiler must have it.
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler: the pure-Python decoder is in use")
-    assert c_decode is not None
+        po.decode_change(bad, False, po.UNCHANGED_TOAST)
