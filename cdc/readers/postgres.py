@@ -212,15 +212,15 @@ class PostgresReader:
             raise SourceError(f"connector '{self.cfg.name}': user '{self.cfg.database_user}' lacks the "
                               "REPLICATION attribute (ALTER ROLE ... WITH REPLICATION)")
 
-    def _included_tables_sql(self) -> str:
-        return ("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-                "AND n.nspname NOT LIKE 'pg_toast%' AND NOT c.relispartition ORDER BY 1, 2")
-
     async def _included_tables(self) -> list[tuple[str, str]]:
         assert self._conn is not None
-        rows = await (await self._conn.execute(self._included_tables_sql())).fetchall()
-        return [(s, t) for s, t in rows if self.cfg.table_included(s, t)]
+        return [(s, t) for _, s, t, _ in await self._user_tables(self._conn)]
+
+    async def _user_tables(self, conn: psycopg.AsyncConnection[Any]) -> list[tuple[int, str, str, int]]:
+        """(oid, schema, table, estimated rows) of the tables the include/exclude lists select."""
+        rows = await (await conn.execute(user_tables_sql(
+            "c.oid::int, n.nspname, c.relname, greatest(c.reltuples, 0)::bigint"))).fetchall()
+        return [(o, s, t, n) for o, s, t, n in rows if self.cfg.table_included(s, t)]
 
     async def _ensure_publication(self) -> None:
         cfg, conn = self.cfg, self._conn
@@ -352,7 +352,7 @@ class PostgresReader:
             await snap.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             if self._snapshot_name:
                 await snap.execute(f"SET TRANSACTION SNAPSHOT '{self._snapshot_name}'")
-            tables = await self._snapshot_tables(snap)
+            tables = await self._user_tables(snap)
             progress = _Progress(cfg.name, [(f"{s}.{t}", n) for _, s, t, n in tables])
             tx = TxInfo(server_name=cfg.topic_prefix, db=cfg.database_dbname, xid=None,
                         commit_time_us=started_us, last_commit_lsn=None, snapshot="true",
@@ -390,14 +390,6 @@ class PostgresReader:
         finally:
             await snap.close()
         yield CommittedTx({"lsn": lsn, "snapshot_completed": True}, None, 0, lambda: iter(()))
-
-    async def _snapshot_tables(self, snap: psycopg.AsyncConnection[Any]) -> list[tuple[int, str, str, int]]:
-        rows = await (await snap.execute(
-            "SELECT c.oid::int, n.nspname, c.relname, greatest(c.reltuples, 0)::bigint FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
-            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
-            "AND NOT c.relispartition ORDER BY 2, 3")).fetchall()
-        return [(o, s, t, n) for o, s, t, n in rows if self.cfg.table_included(s, t)]
 
     # ------------------------------------------------------------------ streaming
 
@@ -645,6 +637,15 @@ class PostgresReader:
                             "never saw; emitting %s", self.cfg.name, st.topic, col,
                             keys[0].decode() if keys else "(no key)", UNAVAILABLE)
                 after[col] = UNAVAILABLE
+
+
+def user_tables_sql(columns: str) -> str:
+    """SELECT `columns` (over pg_class c, pg_namespace n) of every user table a connector could capture:
+    ordinary and partitioned tables, not partitions (they publish through their root), ordered by name."""
+    return (f"SELECT {columns} FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
+            "ORDER BY n.nspname, c.relname")
 
 
 def replication_options(publication: str, server_version: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import psycopg
 
 from cdc.config import PostgresSourceConfig
+from cdc.readers.postgres import user_tables_sql
 
 
 async def check_postgres(cfg: PostgresSourceConfig) -> tuple[list[str], list[str]]:
@@ -61,13 +62,10 @@ async def check_postgres(cfg: PostgresSourceConfig) -> tuple[list[str], list[str
             problems.append(f"connector '{name}': publication '{cfg.publication_name}' does not exist and only "
                             f"a superuser can create it FOR ALL TABLES; create it as a superuser, or set "
                             "publication.autocreate.mode=filtered (needs ownership of the tables)")
-        rows = await (await conn.execute(
-            "SELECT n.nspname, c.relname, c.relreplident, "
+        rows = await (await conn.execute(user_tables_sql(
+            "n.nspname, c.relname, c.relreplident, "
             "EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), "
-            "has_table_privilege(c.oid, 'SELECT'), pg_has_role(c.relowner, 'USAGE') "
-            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') "
-            "AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
-            "ORDER BY 1, 2")).fetchall()
+            "has_table_privilege(c.oid, 'SELECT'), pg_has_role(c.relowner, 'USAGE')"))).fetchall()
         included = [r for r in rows if cfg.table_included(r[0], r[1])]
         if not included:
             problems.append(f"connector '{name}': no table matches table.include.list/schema.include.list")
