@@ -194,13 +194,18 @@ def join_list(items: Iterable[str]) -> str:
     return ",".join(item.replace(",", "\\,") for item in items)
 
 
+def _check_regex(pattern: str, what: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{what}: {exc}") from None
+    return pattern
+
+
 def to_regex_list(value: Any) -> tuple[str, ...]:
     items = split_list(_text(value))
     for item in items:
-        try:
-            re.compile(item)
-        except re.error as exc:
-            raise ValueError(f"has an invalid regular expression '{item}': {exc}") from None
+        _check_regex(item, f"has an invalid regular expression '{item}'")
     return items
 
 
@@ -208,11 +213,7 @@ def to_regex(value: Any) -> str:
     text = _text(value)
     if not text:
         raise ValueError("must not be empty")
-    try:
-        re.compile(text)
-    except re.error as exc:
-        raise ValueError(f"is not a valid regular expression: {exc}") from None
-    return text
+    return _check_regex(text, "is not a valid regular expression")
 
 
 def to_topic_name(value: Any) -> str:

@@ -22,6 +22,8 @@ from cdc.readers.pgoutput import UNCHANGED_TOAST, decode_change
 from cdc.readers.pgtypes import EncodingModes, TypeInfo, converter_for, identity
 
 C_NUMBER, C_STRING, C_BOOL, C_DECIMAL, C_TSTZ6, C_FALLBACK = range(6)
+# encode_change's status (the last item of its result)
+ENCODED, NOT_CAPTURED, UNCHANGED_TOAST_INSIDE = range(3)
 INT_OIDS = frozenset({20, 21, 23, 26})
 
 # (labels, codes, convs, included indexes, key indexes, dumps)
@@ -92,20 +94,20 @@ def encode_change_py(buf: bytes | memoryview, in_stream: bool, specs: Mapping[in
     tag, lsn, xid, rel, old_kind, old, new, longest = ch
     spec = specs.get(rel)
     if spec is None:
-        return (tag, lsn, xid, rel, old_kind, None, None, None, None, False, longest, 1)
+        return (tag, lsn, xid, rel, old_kind, None, None, None, None, False, longest, NOT_CAPTURED)
     ncols = len(spec[1])
     for t in (old, new):
         if t is not None and len(t) != ncols:
             raise ValueError(f"pgoutput: tuple has {len(t)} columns, the relation {ncols}")
     if (new is not None and UNCHANGED_TOAST in new) or (old is not None and UNCHANGED_TOAST in old):
-        return (tag, lsn, xid, rel, old_kind, None, None, None, None, False, longest, 2)
+        return (tag, lsn, xid, rel, old_kind, None, None, None, None, False, longest, UNCHANGED_TOAST_INSIDE)
     included, keys = spec[3], spec[4]
     new_js = None if new is None else _object(new, included, spec)
     old_js = None if old is None else _object(old, included, spec)
     new_key = None if new is None or not keys else _object(new, keys, spec)
     old_key = None if old is None or not keys else _object(old, keys, spec)
     complete = old_key is not None and all(old[i] is not None for i in keys)  # type: ignore[index]
-    return (tag, lsn, xid, rel, old_kind, old_js, new_js, old_key, new_key, complete, longest, 0)
+    return (tag, lsn, xid, rel, old_kind, old_js, new_js, old_key, new_key, complete, longest, ENCODED)
 
 
 encode_change: Callable[[bytes | memoryview, bool, Mapping[int, Spec]], Encoded | None]

@@ -445,8 +445,9 @@ class PostgresReader:
                 enc = encode(raw, in_stream is not None, specs)
                 if enc is not None:  # the hot path: row changes, encoded to JSON in C where built
                     target = in_stream or open_tx
-                    if target is not None and enc[11] != 1:   # status 1: a table not captured
-                        if enc[11] == 0:
+                    status = enc[11]
+                    if target is not None and status != pgfast.NOT_CAPTURED:
+                        if status == pgfast.ENCODED:
                             self._on_encoded(enc, target)
                         else:  # unchanged TOAST values to fill in: the dict path
                             ch = po.decode_change(raw, in_stream is not None, po.UNCHANGED_TOAST)
@@ -464,14 +465,18 @@ class PostgresReader:
                 msg = decode(raw, 25, in_stream is not None)
                 if isinstance(msg, po.Begin):
                     open_tx = _OpenTx(msg.xid, msg.commit_time_us, SpillBuffer(self.spill_dir))
-                elif isinstance(msg, po.Commit):
-                    if open_tx is None:
-                        continue
-                    tx, open_tx = open_tx, None
-                    if msg.end_lsn <= start:
-                        tx.buffer.close()
+                elif isinstance(msg, po.Commit | po.StreamCommit):
+                    if isinstance(msg, po.Commit):
+                        done, open_tx = open_tx, None
                     else:
-                        yield self._committed(tx, msg.commit_lsn, msg.end_lsn)
+                        done = streams.pop(msg.xid)
+                        done.commit_time_us = msg.commit_time_us
+                    if done is None:
+                        continue
+                    if msg.end_lsn <= start:    # journaled before a restart: the server sends it again
+                        done.buffer.close()
+                    else:
+                        yield self._committed(done, msg.commit_lsn, msg.end_lsn)
                 elif isinstance(msg, po.Relation):
                     await self._on_relation(msg)
                 elif isinstance(msg, po.StreamStart):
@@ -480,13 +485,6 @@ class PostgresReader:
                         in_stream = streams[msg.xid] = _OpenTx(msg.xid, 0, SpillBuffer(self.spill_dir))
                 elif isinstance(msg, po.StreamStop):
                     in_stream = None
-                elif isinstance(msg, po.StreamCommit):
-                    tx = streams.pop(msg.xid)
-                    tx.commit_time_us = msg.commit_time_us
-                    if msg.end_lsn <= start:
-                        tx.buffer.close()
-                    else:
-                        yield self._committed(tx, msg.commit_lsn, msg.end_lsn)
                 elif isinstance(msg, po.StreamAbort):
                     if msg.subxid == msg.xid:
                         aborted = streams.pop(msg.xid, None)
