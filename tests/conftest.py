@@ -1,4 +1,5 @@
-"""Shared fixtures: one private PostgreSQL cluster per test session, a fresh database per test."""
+"""Shared fixtures: one private PostgreSQL cluster and one MariaDB server per test session (each started
+only when a test asks for it), a fresh database per test."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.servers.mariadb import MariaDbServer
 from tests.servers.postgres import PgServer
 
 
@@ -26,3 +28,22 @@ def pg_db(pg_server: PgServer) -> Iterator[str]:
         yield pg_server.dsn(name)
     finally:
         pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def my_server() -> Iterator[MariaDbServer]:
+    srv = MariaDbServer.start()
+    try:
+        yield srv
+    finally:
+        srv.destroy()
+
+
+@pytest.fixture
+def my_db(my_server: MariaDbServer) -> Iterator[str]:
+    """A fresh database (schema) on the session MariaDB server; yields its name."""
+    name = my_server.create_database()
+    try:
+        yield name
+    finally:
+        my_server.drop_database(name)
