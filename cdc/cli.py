@@ -90,6 +90,8 @@ def run(files: ConfigFiles,
 def validate(files: ConfigFiles,
              offline: Annotated[bool, typer.Option(help="Check the files only; do not connect.")] = False) -> None:
     """Check every property, then connect and check each source's server settings; list all problems."""
+    from cdc.config import BinlogSourceConfig
+    from cdc.readers.mysql_checks import check_mysql
     from cdc.readers.postgres_checks import check_postgres
 
     connectors = _load(files)
@@ -99,8 +101,12 @@ def validate(files: ConfigFiles,
         for c in connectors:
             if isinstance(c, PostgresSourceConfig):
                 found, warned = asyncio.run(check_postgres(c))
-                problems += found
-                warnings += warned
+            elif isinstance(c, BinlogSourceConfig):
+                found, warned = asyncio.run(check_mysql(c))
+            else:
+                continue
+            problems += found
+            warnings += warned
     for warning in warnings:
         err.print("[yellow]warning:[/]", _safe(warning), highlight=False, soft_wrap=True)
     if problems:

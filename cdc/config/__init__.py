@@ -1,9 +1,10 @@
 """Connector configuration: Kafka Connect / Debezium connector JSON -> validated, typed models.
 
 Role: the one place where connector files are read and judged (design §3). `load_connectors(paths)`
-returns `ConnectorConfig` models (`PostgresSourceConfig`, `FileStreamSinkConfig`, ...) chosen by
-``connector.class`` through `connector_classes()`; ``${env:...}`` and ``${file:...:...}`` references
-are resolved on the way; `masked` and `SecretsFilter` keep secrets out of output and logs.
+returns `ConnectorConfig` models (`PostgresSourceConfig`, `MySqlSourceConfig`, `MariaDbSourceConfig`,
+`FileStreamSinkConfig`, ...) chosen by ``connector.class`` through `connector_classes()`;
+``${env:...}`` and ``${file:...:...}`` references are resolved on the way; `masked` and
+`SecretsFilter` keep secrets out of output and logs.
 
 Failure story: validation is complete and early. Every problem in every file is raised at once as one
 `cdc.errors.ConfigError` whose problems each name the file, the connector, the property and what is
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from cdc.config._base import ConnectorModel
 from cdc.config.loader import load_connectors, validate_connector
+from cdc.config.mysql import BinlogSourceConfig, MariaDbSourceConfig, MySqlSourceConfig
 from cdc.config.postgres import PostgresSourceConfig
 from cdc.config.registry import ConnectorConfig, SinkConfig, SourceConfig, connector_classes
 from cdc.config.secrets import MASK, SecretsFilter, is_secret_property, masked
@@ -21,9 +23,12 @@ from cdc.config.sinks import FileStreamSinkConfig, SinkModel
 
 __all__ = [
     "MASK",
+    "BinlogSourceConfig",
     "ConnectorConfig",
     "ConnectorModel",
     "FileStreamSinkConfig",
+    "MariaDbSourceConfig",
+    "MySqlSourceConfig",
     "PostgresSourceConfig",
     "SecretsFilter",
     "SinkConfig",

@@ -20,6 +20,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
+from functools import lru_cache
 from pathlib import PurePath
 from typing import Annotated, Any, ClassVar, Self
 
@@ -394,3 +395,33 @@ def _problems_from(exc: ValidationError, data: Mapping[str, Any], unresolved: Co
         else:
             problems.append(f"property '{prop}' = {show(prop, data.get(prop))} {detail}")
     return problems
+
+
+# -- shared by the source connectors: operation codes and Debezium's include/exclude filters --
+
+OPERATIONS = ("c", "u", "d", "t", "r")
+
+
+def skipped_operations_of(value: Any) -> frozenset[str]:
+    items = [item.strip().lower() for item in to_str(value).split(",") if item.strip()]
+    if items == ["none"] or not items:
+        return frozenset()
+    if "none" in items:
+        raise ValueError("combines 'none' with operations")
+    bad = [item for item in items if item not in OPERATIONS]
+    if bad:
+        raise ValueError(f"has unknown operation '{bad[0]}' (one of: {', '.join(OPERATIONS)}, or none)")
+    return frozenset(items)
+
+
+@lru_cache(maxsize=256)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
+
+
+def passes_filters(identifier: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    if include:
+        return any(p.fullmatch(identifier) for p in _compiled(include))
+    if exclude:
+        return not any(p.fullmatch(identifier) for p in _compiled(exclude))
+    return True

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from cdc.config._base import (
+    OPERATIONS,
     Bool,
     ConnectorModel,
     OptionalStr,
@@ -41,6 +41,8 @@ from cdc.config._base import (
     enum_of,
     int_between,
     only_one,
+    passes_filters,
+    skipped_operations_of,
     to_nonempty_str,
     to_str,
     to_topic_name,
@@ -56,7 +58,6 @@ SESSION_OPTIONS = (
 )
 APPLICATION_NAME = "cdc-bridge"
 
-OPERATIONS = ("c", "u", "d", "t", "r")
 
 # Debezium's SystemTablesPredicate (table.ignore.builtin=true): never captured.
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
@@ -79,16 +80,6 @@ def _publication_name(value: Any) -> str:
     return text
 
 
-def _skipped_operations(value: Any) -> frozenset[str]:
-    items = [item.strip().lower() for item in to_str(value).split(",") if item.strip()]
-    if items == ["none"] or not items:
-        return frozenset()
-    if "none" in items:
-        raise ValueError("combines 'none' with operations")
-    bad = [item for item in items if item not in OPERATIONS]
-    if bad:
-        raise ValueError(f"has unknown operation '{bad[0]}' (one of: {', '.join(OPERATIONS)}, or none)")
-    return frozenset(items)
 
 
 _SNAPSHOT_MODES = ("initial", "no_data", "never", "initial_only", "when_needed", "always")
@@ -280,7 +271,7 @@ class PostgresSourceConfig(ConnectorModel):
         Literal["numeric", "string"], v(enum_of("numeric", "string"))
     ] = Field("numeric", alias="interval.handling.mode")
     tombstones_on_delete: Bool = Field(True, alias="tombstones.on.delete")
-    skipped_operations: Annotated[frozenset[str], v(_skipped_operations)] = Field(
+    skipped_operations: Annotated[frozenset[str], v(skipped_operations_of)] = Field(
         frozenset({"t"}), alias="skipped.operations")
     include_unknown_datatypes: Bool = Field(False, alias="include.unknown.datatypes")
     provide_transaction_metadata: Bool = Field(False, alias="provide.transaction.metadata")
@@ -318,13 +309,13 @@ class PostgresSourceConfig(ConnectorModel):
         if (schema.lower() in _SYSTEM_SCHEMAS or table.lower() in _SYSTEM_TABLES
                 or schema.startswith(_TEMP_SCHEMA_PREFIX)):
             return False
-        if not _passes(schema, self.schema_include_list, self.schema_exclude_list):
+        if not passes_filters(schema, self.schema_include_list, self.schema_exclude_list):
             return False
-        return _passes(f"{schema}.{table}", self.table_include_list, self.table_exclude_list)
+        return passes_filters(f"{schema}.{table}", self.table_include_list, self.table_exclude_list)
 
     def column_included(self, schema: str, table: str, column: str) -> bool:
         """Whether a column appears in events (column.include/exclude.list on ``schema.table.column``)."""
-        return _passes(f"{schema}.{table}.{column}", self.column_include_list, self.column_exclude_list)
+        return passes_filters(f"{schema}.{table}.{column}", self.column_include_list, self.column_exclude_list)
 
     def skipped(self, op: str) -> bool:
         """Whether events of this Debezium operation code (``c``, ``u``, ``d``, ``t``, ``r``) are dropped."""
@@ -367,16 +358,3 @@ class PostgresSourceConfig(ConnectorModel):
 def _quote(value: str) -> str:
     """A libpq conninfo value: single-quoted, with backslash and quote escaped."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-@lru_cache(maxsize=256)
-def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
-
-
-def _passes(identifier: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
-    if include:
-        return any(p.fullmatch(identifier) for p in _compiled(include))
-    if exclude:
-        return not any(p.fullmatch(identifier) for p in _compiled(exclude))
-    return True

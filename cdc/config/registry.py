@@ -14,16 +14,19 @@ from __future__ import annotations
 from typing import TypeAlias
 
 from cdc.config._base import ConnectorModel
+from cdc.config.mysql import MariaDbSourceConfig, MySqlSourceConfig
 from cdc.config.postgres import PostgresSourceConfig
 from cdc.config.sinks import FileStreamSinkConfig
 
 # The typed unions the rest of the bridge matches on; extend them with MODELS.
-SourceConfig: TypeAlias = PostgresSourceConfig
+SourceConfig: TypeAlias = PostgresSourceConfig | MySqlSourceConfig | MariaDbSourceConfig
 SinkConfig: TypeAlias = FileStreamSinkConfig
-ConnectorConfig: TypeAlias = PostgresSourceConfig | FileStreamSinkConfig
+ConnectorConfig: TypeAlias = PostgresSourceConfig | MySqlSourceConfig | MariaDbSourceConfig | FileStreamSinkConfig
 
 MODELS: tuple[type[ConnectorModel], ...] = (
     PostgresSourceConfig,
+    MySqlSourceConfig,
+    MariaDbSourceConfig,
     FileStreamSinkConfig,
 )
 

@@ -41,6 +41,11 @@ Durability (what survives SIGKILL or power loss)
     (`cache_size`), so dirty pages spill into the WAL file rather than into RAM. The WAL file grows to
     the size of the largest transaction; `journal_size_limit` truncates it again after a checkpoint.
 
+Schema history
+    Binlog sources store each captured table's definition (`schema_history`): the schemas read at
+    snapshot time and every change a DDL statement in the binlog made, each with the offset it leads
+    up to, written in the same transaction as that offset. Resuming reads the latest entry per table.
+
 Storage (schema version 2)
     Events are stored packed, not one row each: a row of `events` holds a *run* -- up to `_RUN_EVENTS`
     consecutive events (about `_RUN_BYTES` of keys and values at most) of the same topic from one
@@ -142,6 +147,17 @@ CREATE TABLE IF NOT EXISTS toast (
     value    TEXT NOT NULL,
     PRIMARY KEY (topic_id, key, "column")
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS schema_history (
+    id        INTEGER PRIMARY KEY,
+    connector TEXT NOT NULL,
+    db        TEXT NOT NULL,
+    "table"   TEXT NOT NULL,
+    schema    TEXT,
+    ddl       TEXT NOT NULL,
+    "offset"  TEXT NOT NULL,
+    added_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS schema_history_connector ON schema_history (connector, id);
 """
 
 # The end of the journal (highest seq ever assigned) lives in meta, so that it survives a future
@@ -165,6 +181,10 @@ _UPSERT_TOAST = (
 _UPSERT_OFFSET = (
     'INSERT INTO source_offsets (connector, "offset", updated_at) VALUES (?, ?, ?) '
     'ON CONFLICT (connector) DO UPDATE SET "offset" = excluded."offset", updated_at = excluded.updated_at'
+)
+_INSERT_SCHEMA = (
+    'INSERT INTO schema_history (connector, db, "table", schema, ddl, "offset", added_at) '
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_CURSOR = (
     "INSERT INTO sink_cursors (consumer, seq, updated_at) VALUES (?, ?, ?) "
@@ -575,13 +595,16 @@ class SqliteJournal:
         events: Iterable[Sequence[ChangeEvent]],
         offset: SourceOffset,
         toast: Iterable[tuple[str, bytes, str, str]] = (),
+        schemas: Iterable[tuple[str, str, str | None, str]] = (),
     ) -> int:
         """Append one source transaction durably; return the last seq written (the end if no events).
 
         `events` is consumed lazily, chunk by chunk, and never materialised, so a transaction of any
         size is written in bounded memory. `toast` rows (topic, key JSON, column, value as JSON text)
-        are upserted into the TOAST cache, and `offset` becomes `connector`'s source offset -- all in
-        the same SQLite transaction, fsynced before returning. On any failure nothing is written.
+        are upserted into the TOAST cache, `schemas` entries (db, table, schema JSON or None when dropped,
+        DDL) are added to the connector's schema history at `offset`, and `offset` becomes `connector`'s
+        source offset -- all in the same SQLite transaction, fsynced before returning. On any failure
+        nothing is written.
         """
         offset_json = json.dumps(offset, separators=(",", ":"), sort_keys=True)
         with self._write() as conn:
@@ -608,7 +631,10 @@ class SqliteJournal:
             if last != end:
                 conn.execute(_UPDATE_END, (str(last),))
             conn.executemany(_UPSERT_TOAST, ((ids[t], k, c, v) for t, k, c, v in toast))
-            conn.execute(_UPSERT_OFFSET, (connector, offset_json, _now_ms()))
+            now = _now_ms()
+            conn.executemany(_INSERT_SCHEMA, ((connector, db, table, schema, ddl, offset_json, now)
+                                              for db, table, schema, ddl in schemas))
+            conn.execute(_UPSERT_OFFSET, (connector, offset_json, now))
         return last
 
     # -- source offsets ----------------------------------------------------------------------------
@@ -636,6 +662,30 @@ class SqliteJournal:
         """Forget the connector's source offset (it will start as configured); durable on return."""
         with self._write() as conn:
             conn.execute("DELETE FROM source_offsets WHERE connector = ?", (connector,))
+
+    # -- schema history (binlog sources) -----------------------------------------------------------
+
+    def schema_history(self, connector: str) -> dict[tuple[str, str], str]:
+        """The connector's latest schema JSON per (db, table), dropped tables left out.
+
+        Entries are only ever written with the offset they lead up to, so the latest entries are the
+        schemas as of the stored offset: what a reader resuming from it needs."""
+        with self._lock, _classified():
+            rows = self._conn.execute(
+                'SELECT db, "table", schema FROM schema_history WHERE connector = ? ORDER BY id', (connector,)
+            ).fetchall()
+        latest: dict[tuple[str, str], str] = {}
+        for db, table, schema in rows:
+            if schema is None:
+                latest.pop((db, table), None)
+            else:
+                latest[(db, table)] = schema
+        return latest
+
+    def delete_schema_history(self, connector: str) -> None:
+        """Forget the connector's schema history (a new snapshot records it again); durable on return."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM schema_history WHERE connector = ?", (connector,))
 
     # -- TOAST cache -------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from cdc.journal.sqlite import SqliteJournal
-from cdc.readers.postgres import CommittedTx, PostgresReader
+from cdc.readers.base import ChangeReader, CommittedTx
 from cdc.types import ChangeEvent
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def _chunks(txs: Sequence[CommittedTx]) -> Iterator[list[ChangeEvent]]:
             yield chunk
 
 
-async def run_capture(name: str, reader: PostgresReader, journal: SqliteJournal,
+async def run_capture(name: str, reader: ChangeReader, journal: SqliteJournal,
                       on_durable: Callable[[int], None], stats: CaptureStats | None = None,
                       memory_limit: int = MEMORY_EVENTS) -> None:
     """Drain `reader.changes()` into the journal until the reader ends (or this task is cancelled)."""
@@ -94,8 +94,9 @@ async def run_capture(name: str, reader: PostgresReader, journal: SqliteJournal,
                 txs.append(nxt)
                 n += nxt.count
             toast = list(itertools.chain.from_iterable(t.toast for t in txs))
+            schemas = list(itertools.chain.from_iterable(t.schemas for t in txs))
             try:
-                seq = await asyncio.to_thread(journal.append, name, _chunks(txs), txs[-1].offset, toast)
+                seq = await asyncio.to_thread(journal.append, name, _chunks(txs), txs[-1].offset, toast, schemas)
             finally:
                 for t in txs:
                     t.release()

@@ -24,11 +24,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cdc.config import ConnectorConfig, FileStreamSinkConfig, PostgresSourceConfig
+from cdc.config import (
+    BinlogSourceConfig,
+    ConnectorConfig,
+    FileStreamSinkConfig,
+    PostgresSourceConfig,
+    SourceConfig,
+)
 from cdc.errors import CdcError, Permanent, Transient, classify
 from cdc.journal.sqlite import SqliteJournal
 from cdc.pipeline.capture import CaptureStats, run_capture
 from cdc.pipeline.delivery import DeliveryStats, run_delivery
+from cdc.readers.base import ChangeReader
 from cdc.readers.postgres import PostgresReader, SlotInUse
 from sinks.file import FileStreamSink
 
@@ -41,7 +48,16 @@ class RunStats:
     delivery: dict[str, DeliveryStats] = field(default_factory=dict)
 
 
-async def _supervise_source(cfg: PostgresSourceConfig, journal: SqliteJournal, data_dir: Path,
+def _reader(cfg: SourceConfig, data_dir: Path, lookup: SqliteJournal) -> ChangeReader:
+    spill = data_dir / "spill" / cfg.name
+    if isinstance(cfg, PostgresSourceConfig):
+        return PostgresReader(cfg, spill, lookup.toast_value)
+    from cdc.readers.mysql import BinlogReader
+
+    return BinlogReader(cfg, spill, lambda: lookup.schema_history(cfg.name))
+
+
+async def _supervise_source(cfg: SourceConfig, journal: SqliteJournal, data_dir: Path,
                             wakes: Sequence[asyncio.Event], stop_at_end: bool, stats: CaptureStats) -> None:
     lookup = SqliteJournal(journal.path)
     delay = 1.0
@@ -49,7 +65,7 @@ async def _supervise_source(cfg: PostgresSourceConfig, journal: SqliteJournal, d
     opened = False
     try:
         while True:
-            reader = PostgresReader(cfg, data_dir / "spill" / cfg.name, lookup.toast_value)
+            reader = _reader(cfg, data_dir, lookup)
             reader.stop_at_end = stop_at_end
             try:
                 await reader.open(journal.source_offset(cfg.name))
@@ -83,7 +99,7 @@ async def _supervise_source(cfg: PostgresSourceConfig, journal: SqliteJournal, d
 async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end: bool = False) -> RunStats:
     """Run every connector until the end (stop_at_end) or a signal; returns what was done."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    sources = [c for c in connectors if isinstance(c, PostgresSourceConfig)]
+    sources = [c for c in connectors if isinstance(c, PostgresSourceConfig | BinlogSourceConfig)]
     sinks = [c for c in connectors if isinstance(c, FileStreamSinkConfig)]
     stats = RunStats()
     journal = SqliteJournal(data_dir / "journal.db")

@@ -50,9 +50,11 @@ from cdc.config import PostgresSourceConfig
 from cdc.errors import SourceError, classify
 from cdc.readers import pgfast
 from cdc.readers import pgoutput as po
+from cdc.readers.base import CommittedTx
 from cdc.readers.pgevents import KeyFn, Parts, TxInfo, assemble, change_parts, key_function
 from cdc.readers.pgstream import ReplicationStream
 from cdc.readers.pgtypes import TYPE_CATALOG_SQL, EncodingModes, RowCodec, TypeInfo
+from cdc.readers.progress import SnapshotProgress
 from cdc.readers.spill import SpillBuffer
 from cdc.types import ChangeEvent, SourceOffset
 
@@ -69,25 +71,6 @@ FIXED_LENGTH_OIDS = frozenset({16, 18, 20, 21, 23, 26, 700, 701, 790, 1082, 1083
 
 class SlotInUse(SourceError):
     """The replication slot is held by another connection (another bridge, or our own lost one)."""
-
-
-@dataclass(slots=True)
-class CommittedTx:
-    """A durable-ready unit for the journal: a committed transaction, or a chunk of the snapshot."""
-
-    offset: SourceOffset
-    confirm_lsn: int | None           # what the slot may be confirmed to once this is durable
-    count: int
-    _events: Callable[[], Iterator[ChangeEvent]]
-    toast: list[tuple[str, bytes, str, str]] = field(default_factory=list)
-    _release: Callable[[], None] | None = None
-
-    def events(self) -> Iterator[ChangeEvent]:
-        return self._events()
-
-    def release(self) -> None:
-        if self._release is not None:
-            self._release()
 
 
 @dataclass(slots=True)
@@ -353,7 +336,7 @@ class PostgresReader:
             if self._snapshot_name:
                 await snap.execute(f"SET TRANSACTION SNAPSHOT '{self._snapshot_name}'")
             tables = await self._user_tables(snap)
-            progress = _Progress(cfg.name, [(f"{s}.{t}", n) for _, s, t, n in tables])
+            progress = SnapshotProgress(cfg.name, [(f"{s}.{t}", n) for _, s, t, n in tables])
             tx = TxInfo(server_name=cfg.topic_prefix, db=cfg.database_dbname, xid=None,
                         commit_time_us=started_us, last_commit_lsn=None, snapshot="true",
                         tombstones=cfg.tombstones_on_delete)
@@ -660,31 +643,3 @@ def _snapshot_chunk(parts: list[Parts], tx: TxInfo, lsn: int) -> CommittedTx:
     now_ms = time.time_ns() // 1_000_000
     return CommittedTx({"lsn": lsn, "snapshot_completed": False}, None, len(parts),
                        lambda: assemble(parts, tx, now_ms))
-
-
-class _Progress:
-    """A rich progress bar for the snapshot when stderr is a terminal; a log line per table otherwise."""
-
-    def __init__(self, name: str, tables: list[tuple[str, int]]) -> None:
-        import sys
-
-        self._bar: Any = None
-        self._tasks: dict[str, Any] = {}
-        self._name = name
-        if sys.stderr.isatty() and tables:
-            from rich.progress import Progress
-
-            self._bar = Progress(transient=False)
-            self._bar.start()
-            for t, n in tables:
-                self._tasks[t] = self._bar.add_task(f"snapshot {t}", total=max(n, 1))
-
-    def advance(self, table: str, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(self._tasks[table], advance=n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-        log.info("connector %s: snapshot complete", self._name)
-

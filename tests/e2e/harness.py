@@ -58,7 +58,8 @@ def cdc_cmd(files: Sequence[Path], data_dir: Path, *extra: str) -> list[str]:
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "E2E_PG_PASSWORD": "not-used-trust-auth", "PYTHONPATH": str(ROOT)}
+    return {**os.environ, "E2E_PG_PASSWORD": "not-used-trust-auth", "E2E_MY_PASSWORD": "cdc",
+            "PYTHONPATH": str(ROOT)}
 
 
 def run_to_end(files: Sequence[Path], data_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -97,8 +98,11 @@ def replay(events: Sequence[dict[str, Any]], pks: dict[str, Sequence[str]]) -> d
         table = ev["source"]["table"]
         if ev["op"] != "r":
             # At-least-once: a re-delivered change repeats its identity (each streamed change has its
-            # own WAL position); a consumer skips it. Snapshot reads share one position, so they count.
-            ident = (table, ev["source"]["lsn"], ev["op"])
+            # own WAL position, or binlog file/position/row); a consumer skips it. Snapshot reads share
+            # one position, so they count.
+            src = ev["source"]
+            ident = ((table, src["lsn"], ev["op"]) if "lsn" in src
+                     else (table, src["file"], src["pos"], src["row"], ev["op"]))
             if ident in seen:
                 continue
             seen.add(ident)

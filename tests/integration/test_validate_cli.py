@@ -1,5 +1,5 @@
 """`cdc validate` and failing `cdc run` as an operator sees them: exit codes, every problem at once,
-and a password that never shows up, against a real PostgreSQL 15 (tests/conftest.py)."""
+and a password that never shows up, against a real PostgreSQL 15 and MariaDB 10.11 (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import execute, run_cdc, slot_names, write_connectors
+from tests.servers.mariadb import MariaDbServer
 from tests.servers.postgres import PgServer, free_port
 
 PASSWORD = "S3cr3t-Pa55"
@@ -115,3 +116,69 @@ def test_failing_run_reports_without_the_password(pg_server: PgServer, pg_db: st
                  extra_env=SECRET_ENV, timeout=60)
     assert p2.returncode != 0
     no_secret(p2.stdout, p2.stderr)
+
+
+# --- MySQL / MariaDB sources ----------------------------------------------------------------------
+
+MY_PASSWORD = "My-V4lidate-S3cret"
+MY_SECRET_ENV = {"E2E_MY_PASSWORD": MY_PASSWORD}
+
+
+@pytest.fixture
+def my_user(my_server: MariaDbServer) -> Iterator[str]:
+    """A MariaDB login with every privilege and a password long enough to be redacted everywhere."""
+    name = f"v_{uuid.uuid4().hex[:8]}"
+    with my_server.root() as c, c.cursor() as cur:
+        cur.execute(f"CREATE USER '{name}'@'127.0.0.1' IDENTIFIED BY '{MY_PASSWORD}'")
+        cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{name}'@'127.0.0.1'")
+    try:
+        yield name
+    finally:
+        with my_server.root() as c, c.cursor() as cur:
+            cur.execute(f"DROP USER IF EXISTS '{name}'@'127.0.0.1'")
+
+
+def write_my_connector(tmp: Path, srv: MariaDbServer, user: str, db: str, name: str, **extra: str) -> Path:
+    cfg = {"name": name, "config": {
+        "connector.class": "io.debezium.connector.mariadb.MariaDbConnector",
+        "database.hostname": "127.0.0.1", "database.port": str(srv.port), "database.user": user,
+        "database.password": "${env:E2E_MY_PASSWORD}", "database.server.id": "184054", "topic.prefix": name,
+        "database.include.list": db, **extra}}
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_validate_mariadb_source(my_server: MariaDbServer, my_db: str, my_user: str, tmp_path: Path) -> None:
+    my_server.execute(my_db, "CREATE TABLE items (id int PRIMARY KEY, v text)", "CREATE TABLE loose (a int)")
+    good = write_my_connector(tmp_path, my_server, my_user, my_db, "v_my", **{"table.include.list": ".*\\.items"})
+    p = run_cdc(["validate", str(good)], extra_env=MY_SECRET_ENV)
+    assert p.returncode == 0, p.stderr
+    assert "1 connector(s) valid" in one_line(p.stdout) and p.stderr == ""
+    # A table without a primary key is a warning, not a failure.
+    loose = write_my_connector(tmp_path, my_server, my_user, my_db, "v_my_loose")
+    p2 = run_cdc(["validate", str(loose)], extra_env=MY_SECRET_ENV)
+    assert p2.returncode == 0, p2.stderr
+    assert f"warning: connector 'v_my_loose': table {my_db}.loose has no primary key" in one_line(p2.stderr)
+    for out in (p.stdout, p.stderr, p2.stdout, p2.stderr):
+        assert MY_PASSWORD not in out
+
+
+def test_validate_mariadb_server_problems(my_server: MariaDbServer, my_db: str, my_user: str,
+                                          tmp_path: Path) -> None:
+    my_server.execute(my_db, "CREATE TABLE items (id int PRIMARY KEY)")
+    wrong_port = write_my_connector(tmp_path, my_server, my_user, my_db, "v_my_port",
+                                    **{"database.port": str(free_port()), "connect.timeout.ms": "5000"})
+    wrong_class = write_my_connector(tmp_path, my_server, my_user, my_db, "v_my_class",
+                                     **{"connector.class": "MySqlConnector", "database.server.id": "1"})
+    p = run_cdc(["validate", str(wrong_port), str(wrong_class)], extra_env=MY_SECRET_ENV)
+    assert p.returncode == 1, p.stderr
+    err = one_line(p.stderr)
+    assert "3 problems:" in err
+    assert "connector 'v_my_port': cannot connect to 127.0.0.1:" in err and f"as '{my_user}'" in err
+    assert "connector 'v_my_class': the server at 127.0.0.1:" in err
+    assert "set connector.class=io.debezium.connector.mariadb.MariaDbConnector" in err
+    assert "connector 'v_my_class': database.server.id=1 is the server_id of the server itself" in err
+    assert "Traceback" not in p.stderr
+    for out in (p.stdout, p.stderr):
+        assert MY_PASSWORD not in out
