@@ -1,6 +1,9 @@
-"""Build the optional C fast path for pgoutput decoding; the package works without it (pure Python)."""
+"""Build the optional C fast paths (pgoutput decoding, binlog rows); the package works without them
+(pure Python)."""
 
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("cdc.readers._pgspeed", ["cdc/readers/_pgspeed.c"], optional=True,
+                             extra_compile_args=["-O2"]),
+                   Extension("cdc.readers._myspeed", ["cdc/readers/_myspeed.c"], optional=True,
                              extra_compile_args=["-O2"])])

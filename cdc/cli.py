@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from cdc.config import ConnectorConfig, PostgresSourceConfig, SecretsFilter, load_connectors
+from cdc.config import ConnectorConfig, PostgresSourceConfig, SecretsFilter, SinkModel, load_connectors
 from cdc.errors import CdcError, ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -115,6 +115,118 @@ def validate(files: ConfigFiles,
             err.print("  -", _safe(problem), highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     Console().print(f"[green]OK[/]: {len(connectors)} connector(s) valid")
+
+
+mapper_app = typer.Typer(no_args_is_help=True, help="Write and debug SQL mappings.")
+schema_app = typer.Typer(no_args_is_help=True, help="Canonical entity schemas.")
+app.add_typer(mapper_app, name="mapper")
+app.add_typer(schema_app, name="schema")
+
+
+def _print_mapping_problems(e: ConfigError) -> None:
+    """Each problem, and for file:line:col problems the mapping line with a caret under the column."""
+    from mappers.errors import MappingError
+
+    err.print(f"[bold red]mapping error{'s' if len(e.problems) > 1 else ''}:[/]")
+    details = e.details if isinstance(e, MappingError) else []
+    for i, problem in enumerate(e.problems):
+        err.print("  -", _safe(problem), highlight=False, soft_wrap=True)
+        if i < len(details):
+            d = details[i]
+            try:
+                line = Path(d.file).read_text(encoding="utf-8").splitlines()[d.line - 1]
+            except (OSError, IndexError, UnicodeDecodeError):
+                continue
+            err.print("      " + line, markup=False, highlight=False, soft_wrap=True)
+            err.print("      " + " " * (d.col - 1) + "^", markup=False, highlight=False)
+
+
+@mapper_app.command("test")
+def mapper_test(
+        mapping: Annotated[Path, typer.Argument(help="The mapping (.sql).", exists=True, dir_okay=False)],
+        config: Annotated[list[Path], typer.Option("--config", help="The source connector file.", exists=True,
+                                                   dir_okay=False)],
+        row: Annotated[str | None, typer.Option(help="A row as a change event's 'after' carries it (Debezium "
+                                                     "encodings), or a whole change event value (before/after/op).")] = None,
+        from_db: Annotated[bool, typer.Option("--from-db", help="Map rows read from the source table.")] = False,
+        limit: Annotated[int, typer.Option(help="Rows to read with --from-db.")] = 10,
+        entity: Annotated[str | None, typer.Option(help="Validate against this canonical entity.")] = None,
+        key: Annotated[str | None, typer.Option(help="Business key columns (comma-separated).")] = None,
+        name: Annotated[str, typer.Option(help="Event type prefix of a free-form mapping.")] = "mapping") -> None:
+    """Compile a mapping against the source's live catalog and show the events it produces."""
+    import json
+
+    import orjson
+
+    from cdc.types import JournalRecord
+    from mappers.catalog import source_dialect
+    from mappers.load import load_mapper
+    from mappers.sample import sample_rows
+
+    sources = [c for c in _load(config) if not isinstance(c, SinkModel)]
+    if not sources:
+        err.print("[bold red]error:[/] --config names no source connector")
+        raise typer.Exit(2)
+    src = sources[0]
+    keys = tuple(k.strip() for k in key.split(",") if k.strip()) if key else ()
+    try:
+        mapper = load_mapper(mapping, src, name=name, entity=entity, key=keys)
+    except ConfigError as e:
+        _print_mapping_problems(e)
+        raise typer.Exit(2) from None
+    except CdcError as e:
+        err.print("[bold red]error:[/]", _safe(str(e)), highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    out = Console()
+    table = mapper.compiled.table
+    out.print(f"[green]OK[/]: {mapping} maps {table.qualified} ({source_dialect(src)}) to "
+              f"{mapper.name}.* events; business key: {', '.join(mapper.key_names)}")
+    changes: list[dict[str, object]] = []
+    if row is not None:
+        try:
+            given = json.loads(row)
+        except json.JSONDecodeError as e:
+            err.print(f"[bold red]error:[/] --row is not JSON: {e}")
+            raise typer.Exit(2) from None
+        if not isinstance(given, dict):
+            err.print("[bold red]error:[/] --row must be a JSON object")
+            raise typer.Exit(2)
+        changes.append(given if "op" in given else {"before": None, "after": given, "op": "r"})
+    if from_db:
+        try:
+            rows = sample_rows(src, table, limit)
+        except CdcError as e:
+            err.print("[bold red]error:[/]", _safe(str(e)), highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        changes += [{"before": None, "after": r, "op": "r"} for r in rows]
+    container = {"schema": table.schema} if source_dialect(src) == "postgres" else {"db": table.schema}
+    now_us = int(time.time() * 1_000_000)
+    for n, change in enumerate(changes, start=1):
+        source = {"name": getattr(src, "topic_prefix", src.name), **container, "table": table.name,
+                  "ts_us": now_us, "lsn": 0}
+        value = orjson.dumps({**change, "source": source})
+        try:
+            events = mapper.map(JournalRecord(n, mapper.topic, None, value))
+        except CdcError as e:
+            err.print(f"[bold red]row {n}:[/]", _safe(str(e)), highlight=False, soft_wrap=True)
+            continue
+        if not events:
+            out.print(f"[dim]row {n}: no event (not a member: WHERE is not true)[/]")
+        for ev in events:
+            assert ev.value is not None
+            out.print_json(ev.value.decode())
+    if not changes:
+        out.print("[dim]no rows given: use --row JSON or --from-db[/]")
+
+
+@schema_app.command("export")
+def schema_export(directory: Annotated[Path, typer.Argument(help="Where to write the JSON Schema files.",
+                                                            file_okay=False)]) -> None:
+    """Write the JSON Schema of every canonical entity (one file per entity and version)."""
+    from mappers.entities import export_schemas
+
+    for path in export_schemas(directory):
+        Console().print(str(path), highlight=False)
 
 
 def main() -> None:

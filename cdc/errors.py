@@ -41,10 +41,34 @@ class Transient(CdcError):
     """A temporary failure: retry with backoff."""
 
 
+# MySQL/MariaDB error codes: the connection or server is (temporarily) gone, or a lock timed out.
+_MYSQL_TRANSIENT = frozenset({1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013, 2055})
+# ... the user lacks a privilege or the server lacks what was asked for (a purged binlog file).
+_MYSQL_SOURCE = frozenset({1044, 1045, 1142, 1143, 1227, 1236, 1049, 1146})
+
+
+def _classify_mysql(exc: BaseException) -> CdcError | None:
+    import pymysql
+
+    if not isinstance(exc, pymysql.Error):
+        return None
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    text = f"{type(exc).__name__}: {exc}"
+    if code in _MYSQL_TRANSIENT or isinstance(exc, pymysql.err.InterfaceError):
+        return Transient(text)
+    if code in _MYSQL_SOURCE:
+        return SourceError(text)
+    return Permanent(text)
+
+
 def classify(exc: BaseException) -> CdcError:
     """Map any exception to Transient or Permanent, once, at the edge where it was raised."""
     if isinstance(exc, CdcError):
         return exc
+    mysql = _classify_mysql(exc)
+    if mysql is not None:
+        mysql.__cause__ = exc
+        return mysql
     import psycopg  # local: keep this module importable without the driver's import cost
 
     if isinstance(exc, psycopg.OperationalError | ConnectionError | TimeoutError | OSError):

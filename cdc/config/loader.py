@@ -25,6 +25,7 @@ from typing import Any, cast
 from cdc.config.providers import Resolver
 from cdc.config.registry import ConnectorConfig, canonical_classes, connector_classes
 from cdc.config.secrets import SecretsFilter, is_secret_property
+from cdc.config.sinks import CONFIG_FILE
 from cdc.errors import ConfigError
 
 # Keys Kafka Connect's REST API puts beside "name" and "config" (GET /connectors/{name}).
@@ -53,7 +54,11 @@ def load_connectors(paths: Sequence[Path]) -> list[ConnectorConfig]:
                 problems.append(f"{prefix}the name is already used by a connector in {defined_in[name]}")
             else:
                 defined_in[name] = label
-            model, found = _validate(config, resolver)
+            token = CONFIG_FILE.set(Path(path))  # relative paths in a connector are relative to its file
+            try:
+                model, found = _validate(config, resolver)
+            finally:
+                CONFIG_FILE.reset(token)
             problems.extend(prefix + p for p in found)
             if model is not None:
                 loaded.append(model)

@@ -12,6 +12,13 @@ service has no useful stdout); a relative path is taken relative to the working 
 process that loads the config and stored absolute. Kafka's FileStreamSink has no ``batch.size``
 (that is the source's), so it is an unknown property here too.
 
+Mappings (our own properties): ``mapper.sql`` names a SQL mapping file (relative to the connector
+file that sets it, or absolute; the loader announces that file through `CONFIG_FILE`); with it the
+sink writes CloudEvents instead of change events. ``mapper.entity`` (one of the canonical entities,
+case-insensitive) validates the mapping's select list and each event's data; ``mapper.key`` (a
+comma-separated list of select-list names) is the business key, by default the first column. The
+mapping itself is compiled against the source's live catalog when `cdc run` starts (`mappers`).
+
 Failure story: like every connector model, problems are collected and returned all at once
 (`validate_properties`); the dead-letter topic may not be one of the topics the sink consumes, as
 Kafka Connect also refuses.
@@ -19,9 +26,11 @@ Kafka Connect also refuses.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -40,6 +49,11 @@ from cdc.config._base import (
 
 FILE_STREAM_SINK = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 
+# The connector file being validated, set by the loader: relative mapping paths are relative to it.
+CONFIG_FILE: ContextVar[Path | None] = ContextVar("cdc_config_file", default=None)
+
+ENTITY_NAMES = ("Customer", "Contact", "Product", "Order", "Invoice", "Payment", "Shipment")
+
 
 def _topics(value: Any) -> tuple[str, ...]:
     items = split_list(to_str(value))
@@ -55,6 +69,35 @@ def _dlq_topic(value: Any) -> str | None:
 
 def _file(value: Any) -> Path:
     return Path(os.path.abspath(to_nonempty_str(value)))
+
+
+def _mapping_file(value: Any) -> Path:
+    path = Path(to_nonempty_str(value))
+    if not path.is_absolute():
+        origin = CONFIG_FILE.get()
+        base = origin.resolve().parent if origin is not None else Path.cwd()
+        path = base / path
+    path = Path(os.path.abspath(path))
+    if not path.is_file():
+        raise ValueError(f"is not a readable file ({path})")
+    return path
+
+
+def _entity(value: Any) -> str:
+    text = to_nonempty_str(value)
+    for name in ENTITY_NAMES:
+        if name.lower() == text.lower():
+            return name
+    close = difflib.get_close_matches(text.capitalize(), ENTITY_NAMES, n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ValueError(f"is not a canonical entity{hint}; one of: {', '.join(ENTITY_NAMES)}")
+
+
+def _key_list(value: Any) -> tuple[str, ...]:
+    items = split_list(to_str(value))
+    if not items:
+        raise ValueError("must name at least one select-list column")
+    return items
 
 
 class SinkModel(ConnectorModel):
@@ -126,3 +169,14 @@ class FileStreamSinkConfig(SinkModel):
         FILE_STREAM_SINK, "FileStreamSinkConnector", "FileStreamSink")
 
     file: Annotated[Path, v(_file)] = Field(alias="file")
+    mapper_sql: Annotated[Path | None, v(_mapping_file)] = Field(None, alias="mapper.sql")
+    mapper_entity: Annotated[str | None, v(_entity)] = Field(None, alias="mapper.entity")
+    mapper_key: Annotated[tuple[str, ...], v(_key_list)] = Field((), alias="mapper.key")
+
+    @classmethod
+    def _check_combinations(cls, data: Mapping[str, Any]) -> list[str]:
+        problems = super()._check_combinations(data)
+        if not str(data.get("mapper.sql", "")).strip():
+            problems += [f"property '{p}' needs 'mapper.sql'" for p in ("mapper.entity", "mapper.key")
+                         if str(data.get(p, "")).strip()]
+        return problems

@@ -4,7 +4,13 @@ The cursor moves only after the sink returned, i.e. after the data is acknowledg
 written, flushed and fsynced). A crash between the two re-delivers the last batch: at-least-once.
 Journal reads and sink writes run in worker threads so the capture side keeps its event loop.
 
-Failure story: a `Transient` error of the sink (a full disk, a lock) is retried with exponential backoff
+With a mapping (``mapper.sql``), each batch is mapped first (`RecordMapper`, pure and synchronous,
+in the same worker thread): the sink receives the business events -- CloudEvents -- each carrying the
+journal seq of the change it came from, and the cursor still moves to the batch's last record, also
+past changes that mapped to nothing (rows outside the mapping's WHERE, other tables).
+
+Failure story: a row the mapping cannot evaluate raises `Permanent` (MappingRuntimeError) naming
+the row: the loop ends and the run stops, as with errors.tolerance=none. A `Transient` error of the sink (a full disk, a lock) is retried with exponential backoff
 and jitter, forever, with a warning each time; the same batch is delivered again (the file sink cuts a
 partial write back first). Anything else ends the loop with the error, and the runner stops the run.
 """
@@ -15,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,7 +29,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from cdc.errors import Transient
 from cdc.journal.sqlite import SqliteJournal
-from cdc.types import JournalRecord
+from cdc.types import ChangeEvent, JournalRecord
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,21 @@ class BatchSink(Protocol):
     def open(self) -> None: ...
     def deliver(self, records: list[JournalRecord]) -> None: ...
     def close(self) -> None: ...
+
+
+class RecordMapper(Protocol):
+    def map(self, record: JournalRecord) -> Sequence[ChangeEvent]:
+        """The business events of one change (pure, synchronous); [] when it maps to nothing."""
+        ...
+
+
+def map_batch(mapper: RecordMapper, records: list[JournalRecord]) -> list[JournalRecord]:
+    """The mapped events of a batch, each with the seq of its source record."""
+    out: list[JournalRecord] = []
+    for r in records:
+        for e in mapper.map(r):
+            out.append(JournalRecord(r.seq, e.topic, e.key, e.value))
+    return out
 
 
 def _warn(name: str) -> Callable[[RetryCallState], None]:
@@ -51,8 +72,10 @@ class DeliveryStats:
 
 async def run_delivery(name: str, journal: SqliteJournal, sink: BatchSink, topics: re.Pattern[str],
                        wake: asyncio.Event, finished: Callable[[], int | None],
-                       stats: DeliveryStats | None = None) -> None:
-    """Deliver until `finished()` returns a journal seq that the cursor has passed (never, if None)."""
+                       stats: DeliveryStats | None = None, mapper: RecordMapper | None = None) -> None:
+    """Deliver until `finished()` returns a journal seq that the cursor has passed (never, if None).
+
+    With `mapper`, the sink receives each batch's mapped events instead of the change events."""
     stats = stats or DeliveryStats()
     reader = journal.reader()
     await asyncio.to_thread(sink.open)
@@ -63,11 +86,12 @@ async def run_delivery(name: str, journal: SqliteJournal, sink: BatchSink, topic
             wake.clear()
             records = await asyncio.to_thread(reader.read, topics, cursor, BATCH)
             if records:
+                batch = records if mapper is None else await asyncio.to_thread(map_batch, mapper, records)
                 async for attempt in AsyncRetrying(retry=retry_if_exception_type(Transient), reraise=True,
                                                    wait=wait_exponential_jitter(initial=0.5, max=30),
                                                    before_sleep=_warn(name)):
                     with attempt:
-                        await asyncio.to_thread(sink.deliver, records)
+                        await asyncio.to_thread(sink.deliver, batch)
                 cursor = records[-1].seq
                 await asyncio.to_thread(journal.commit_cursor, name, cursor)
                 stats.delivered += len(records)

@@ -37,6 +37,7 @@ from cdc.pipeline.capture import CaptureStats, run_capture
 from cdc.pipeline.delivery import DeliveryStats, run_delivery
 from cdc.readers.base import ChangeReader
 from cdc.readers.postgres import PostgresReader, SlotInUse
+from mappers.load import sink_mapper
 from sinks.file import FileStreamSink
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,18 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
     for scfg, wake in zip(sinks, wakes, strict=True):
         ds = stats.delivery[scfg.name] = DeliveryStats()
         sink = FileStreamSink(Path(scfg.file))
+        # A mapping is compiled against the source's live catalog before anything runs: its errors
+        # (all of them, with file, line and column) stop the run as configuration errors.
+        try:
+            mapper = await asyncio.to_thread(sink_mapper, scfg, sources)
+        except BaseException:
+            for t in source_tasks:  # already started above: stop them before reporting the mapping
+                t.cancel()
+            await asyncio.gather(*source_tasks, return_exceptions=True)
+            journal.close()
+            raise
         sink_tasks.append(asyncio.create_task(
-            run_delivery(scfg.name, journal, sink, scfg.topic_pattern(), wake, finished, ds),
+            run_delivery(scfg.name, journal, sink, scfg.topic_pattern(), wake, finished, ds, mapper=mapper),
             name=f"sink-{scfg.name}"))
 
     def on_signal() -> None:

@@ -1,0 +1,173 @@
+"""Micro benchmark of binlog row decoding alone: RowDecoder (C and pure Python) beside mysql-replication.
+
+A private MariaDB runs the workload of ../shared/bench/debezium on `orders(id bigint auto_increment
+primary key, customer_id int, status text, amount decimal(12,2), note text, updated_at timestamp(6))`:
+200,000 inserts in 1,000-row transactions, 50,000 updates, 10,000 deletes (260,000 row changes; `--scale`
+shrinks it). Its binlog is then read with BinLogStreamReader, and:
+
+- `pymysqlreplication`: the time spent in `ev.rows` (the library's own per-value decoding) for every
+  rows event, the protocol and event parsing around it excluded;
+- `RowDecoder (C)` and `RowDecoder (Python twin)`: the same events' row bytes (kept in memory by a
+  first pass) decoded into Debezium-encoded dicts, under the default modes and with decimal.handling.mode
+  'precise'.
+
+Rows are row changes: an update's (before, after) pair is one row, as `len(ev.rows)` counts it. Each
+figure is the best of `--rounds` passes (the machine is shared; the best is the least disturbed), on one
+core. Prints a table; asserts only that every decoder saw the same number of rows and that the first
+rows agree with the library's values. `python -m bench.binlog_rows_micro [--scale 0.2] [--rounds 5]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from decimal import Decimal
+from typing import Any
+
+from pymysqlreplication import BinLogStreamReader
+from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+from cdc.readers.binlogrows import NATIVE_AVAILABLE, MyEncodingModes, RowDecoder, binlog_columns, event_span
+from cdc.readers.mysqlschema import ColumnDef, TableSchema
+from tests.servers.mariadb import MariaDbServer
+
+N_INSERT, BATCH, N_UPDATE, N_DELETE = 200_000, 1_000, 50_000, 10_000
+STATUSES = ["new", "paid", "packed", "shipped", "cancelled"]
+DDL = """CREATE TABLE orders(id bigint auto_increment primary key, customer_id int, status text,
+  amount decimal(12,2), note text, updated_at timestamp(6) NULL) ENGINE=InnoDB"""
+SCHEMA_COLUMNS = (ColumnDef("id", "bigint", nullable=False), ColumnDef("customer_id", "int"),
+                  ColumnDef("status", "text", charset="utf8mb4"), ColumnDef("amount", "decimal", 12, 2),
+                  ColumnDef("note", "text", charset="utf8mb4"), ColumnDef("updated_at", "timestamp", 6))
+
+# (kind, data, pos, end, present, present2, columns)
+Captured = tuple[str, bytes, int, int, bytes, bytes | None, Any]
+
+
+def workload(srv: MariaDbServer, db: str, scale: float) -> int:
+    """The Debezium harness's DML (same rows, same transactions), scaled; returns the row changes made."""
+    inserts, updates, deletes = int(N_INSERT * scale), int(N_UPDATE * scale), int(N_DELETE * scale)
+    with srv.connect(db) as c, c.cursor() as cur:  # autocommit: each statement is one transaction
+        for b in range(inserts // BATCH):
+            start = b * BATCH + 1
+            rnd = random.Random(start)
+            rows = [(rnd.randint(1, 50_000), STATUSES[i % 3], f"{rnd.randint(100, 10_000_000) / 100:.2f}",
+                     f"order {i} note: lorem ipsum dolor sit amet {rnd.randint(0, 1 << 30)}")
+                    for i in range(start, start + BATCH)]
+            cur.execute("INSERT INTO orders(customer_id,status,amount,note,updated_at) VALUES "
+                        + ",".join(["(%s,%s,%s,%s,now(6))"] * len(rows)), [v for r in rows for v in r])
+        for b in range(updates // BATCH):
+            lo = b * 4 * BATCH
+            cur.execute("UPDATE orders SET status='shipped', amount=amount+1, updated_at=now(6), "
+                        "note=concat(note, ' upd') WHERE id > %s AND id <= %s AND id %% 4 = 0", (lo, lo + 4 * BATCH))
+        for b in range(deletes // BATCH):
+            lo = b * 20 * BATCH
+            cur.execute("DELETE FROM orders WHERE id > %s AND id <= %s AND id %% 20 = 1", (lo, lo + 20 * BATCH))
+    return (inserts // BATCH + updates // BATCH + deletes // BATCH) * BATCH
+
+
+def stream(srv: MariaDbServer, db: str, file: str, pos: int) -> BinLogStreamReader:
+    return BinLogStreamReader(
+        connection_settings={"host": srv.host, "port": srv.port, "user": srv.user, "password": srv.password},
+        server_id=5403, blocking=False, resume_stream=True, log_file=file, log_pos=pos,
+        only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent], only_schemas=[db], only_tables=["orders"])
+
+
+def capture(srv: MariaDbServer, db: str, file: str, pos: int) -> tuple[list[Captured], float]:
+    """The rows events' bytes, kept in memory; and the seconds the library took to parse them (no rows)."""
+    out: list[Captured] = []
+    st = stream(srv, db, file, pos)
+    t0 = time.perf_counter()
+    try:
+        for ev in st:
+            data, p, end = event_span(ev)
+            kind = "u" if isinstance(ev, UpdateRowsEvent) else "w"
+            out.append((kind, data, p, end, ev.columns_present_bitmap, getattr(ev, "columns_present_bitmap2", None),
+                        binlog_columns(ev.table_map[ev.table_id].columns)))
+    finally:
+        st.close()
+    return out, time.perf_counter() - t0
+
+
+def library_pass(srv: MariaDbServer, db: str, file: str, pos: int) -> tuple[int, float, list[Any]]:
+    """Rows decoded by mysql-replication and the seconds spent in `ev.rows` alone."""
+    st = stream(srv, db, file, pos)
+    n, spent = 0, 0.0
+    first: list[Any] = []
+    try:
+        for ev in st:
+            t0 = time.perf_counter()
+            rows = ev.rows
+            spent += time.perf_counter() - t0
+            n += len(rows)
+            if not first:
+                first = rows[:3]
+    finally:
+        st.close()
+    return n, spent, first
+
+
+def decode_all(decoder: RowDecoder, events: list[Captured]) -> int:
+    n = 0
+    for kind, data, p, end, present, present2, _ in events:
+        if kind == "u":
+            n += len(decoder.update_rows(data, p, end, present, present2))
+        else:
+            n += len(decoder.write_rows(data, p, end, present))
+    return n
+
+
+def best_rate(decoder: RowDecoder, events: list[Captured], rounds: int) -> tuple[int, float]:
+    best = 0.0
+    n = 0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        n = decode_all(decoder, events)
+        best = max(best, n / (time.perf_counter() - t0))
+    return n, best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="fraction of the 260,000-change workload")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    srv = MariaDbServer.start()
+    try:
+        db = srv.create_database("bench")
+        srv.execute(db, DDL)
+        file, pos = srv.binlog_position()
+        t0 = time.perf_counter()
+        changes = workload(srv, db, args.scale)
+        print(f"workload: {changes:,} row changes in {time.perf_counter() - t0:.1f} s")
+        events, parse_s = capture(srv, db, file, pos)
+        lib_rows, lib_best = 0, 0.0
+        lib_first: list[Any] = []
+        for _ in range(args.rounds):
+            lib_rows, spent, lib_first = library_pass(srv, db, file, pos)
+            lib_best = max(lib_best, lib_rows / spent)
+        print(f"{len(events):,} rows events, {sum(e[3] - e[2] for e in events) / 1e6:.1f} MB of row data; "
+              f"protocol and event parsing alone: {parse_s:.2f} s")
+        schema = TableSchema(db, "orders", SCHEMA_COLUMNS, primary_key=("id",), charset="utf8mb4")
+        columns = events[0][6]
+        results = [("pymysqlreplication 1.0.17 (ev.rows)", "-", lib_rows, lib_best)]
+        for native in ([True] if NATIVE_AVAILABLE else []) + [False]:
+            for decimal in ("string", "precise"):
+                decoder = RowDecoder(schema, columns, MyEncodingModes(decimal=decimal), native=native)
+                n, rate = best_rate(decoder, events, args.rounds)
+                results.append((f"RowDecoder ({'C' if native else 'Python twin'})", decimal, n, rate))
+        check = RowDecoder(schema, columns, MyEncodingModes(), native=False).write_rows(*events[0][1:5])
+        for ours, theirs in zip(check, lib_first, strict=False):
+            v = theirs["values"]
+            assert (ours["id"], ours["customer_id"], ours["status"], Decimal(ours["amount"])) == (
+                v["id"], v["customer_id"], v["status"], v["amount"]), (ours, v)
+        print(f"\n{'decoder':<38} {'decimal mode':>12} {'rows':>9} {'rows/s':>12} {'x library':>10}")
+        for name, decimal, n, rate in results:
+            assert n == lib_rows, (name, n, lib_rows)
+            print(f"{name:<38} {decimal:>12} {n:>9,} {rate:>12,.0f} {rate / lib_best:>10.1f}")
+    finally:
+        srv.destroy()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,667 @@
+"""MySQL/MariaDB source: consistent snapshot, then the row binlog, as whole committed transactions.
+
+Lifecycle: `open()` connects, checks the binlog settings it cannot work without, loads the schema
+history from the journal and decides where to start (`snapshot.mode` against the stored offset and the
+binlog files the server still has: `initial`/`initial_only` without a completed snapshot, `when_needed`
+also when the stored position is gone, `always` every start; `no_data` records only the schemas).
+`changes()` yields `CommittedTx` units in commit order: the snapshot's chunks (see `mysqlsnapshot`),
+then every transaction of the binlog from the snapshot's position or the stored offset.
+
+Streaming: `mysql-replication`'s BinLogStreamReader speaks the protocol in a worker thread (it blocks),
+with server heartbeats every second so the thread notices a stop even when the server is idle. The
+thread assembles transactions (MariaDB's GTID event or a `BEGIN` query opens one, `XID` or a `COMMIT`
+query closes it; a DDL statement is its own unit), decodes row images with our own `binlogrows`
+decoder (the library only frames the events), serialises envelopes, holds a large transaction in a
+SpillBuffer (memory-bounded, spilled to disk) and hands finished units over a bounded queue to the
+event loop. The binlog holds only committed transactions, so nothing is ever delivered that rolled
+back.
+
+Positions: a unit's offset is the binlog file and the position after its last event, with the GTID
+state reached there (MariaDB `domain-server-seq` list, or MySQL's executed GTID set); the journal
+stores it with the unit's events, so a crash anywhere resumes at a transaction boundary (duplicates
+possible, gaps never). Resuming uses file/position while the server still has that file, else the
+GTID state (MariaDB `@slave_connect_state`, MySQL auto-position); `FLUSH BINARY LOGS` and server
+restarts are rotations the stream follows.
+
+Schemas: every table's definition comes from the versioned schema history (snapshot `SHOW CREATE
+TABLE`, then each DDL statement of the binlog through `mysqlddl`), stored in the journal with the
+offset it leads to, so rows are always read with the definition they were written under. A DDL
+statement that cannot be parsed stops capture of the tables it touches (reported, and kept in the
+history so it survives restarts); other tables go on.
+
+Failure story: connection loss and server restarts raise `Transient` (the runner reconnects from the
+journal's offset); a server without ROW binlogs, a purged start position without `when_needed`, and a
+row that cannot be decoded raise `SourceError`/`Permanent` naming the table, column and position.
+Passwords never reach a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pymysql
+
+from cdc.config import BinlogSourceConfig
+from cdc.errors import SourceError, Transient, classify
+from cdc.readers import mysqlddl
+from cdc.readers.base import CommittedTx, SchemaChange
+from cdc.readers.binlogrows import MyEncodingModes, RowDecoder, binlog_columns, event_span
+from cdc.readers.mysqlevents import EnvelopeMaker, Origin
+from cdc.readers.mysqlschema import TableSchema
+from cdc.readers.pgevents import KeyFn, key_function
+from cdc.readers.spill import SpillBuffer
+from cdc.types import ChangeEvent, SourceOffset
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 1.0          # server heartbeat period: how soon the stream thread notices a stop
+BATCH_EVENTS = 5_000       # events the stream thread groups into one hand-off, at most
+QUEUE_BATCHES = 4          # hand-offs waiting for the event loop, at most (bounded memory)
+SPILL_EVENTS = 10_000      # events of one transaction held in memory before spilling to disk
+
+
+def encoding_modes(cfg: BinlogSourceConfig) -> MyEncodingModes:
+    return MyEncodingModes(decimal=cfg.decimal_handling_mode, time_precision=cfg.time_precision_mode,
+                           binary=cfg.binary_handling_mode, bigint_unsigned=cfg.bigint_unsigned_handling_mode)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BinlogPosition:
+    """A binlog coordinate, ordered as the server orders them (file sequence number, then offset)."""
+
+    file: str
+    pos: int
+
+    def key(self) -> tuple[int, int]:
+        return int(self.file.rsplit(".", 1)[-1]), self.pos
+
+
+def position_reached(current: BinlogPosition, end: BinlogPosition) -> bool:
+    return current.key() >= end.key()
+
+
+@dataclass(slots=True)
+class _TableReader:
+    """What the stream needs to turn one table map's rows into events (rebuilt on each table map)."""
+
+    schema: TableSchema
+    topic: str
+    decoder: RowDecoder
+    key: KeyFn | None
+
+
+@dataclass(slots=True)
+class StreamState:
+    """The stream thread's position and schema knowledge, handed back when it ends."""
+
+    position: BinlogPosition
+    gtids: dict[str, str] = field(default_factory=dict)   # MariaDB domain -> domain-server-seq
+    mysql_gtids: str | None = None                        # MySQL executed GTID set
+    schemas: dict[tuple[str, str], TableSchema] = field(default_factory=dict)
+    stopped: dict[tuple[str, str], str] = field(default_factory=dict)
+    db_charsets: dict[str, str] = field(default_factory=dict)
+
+    def gtid_text(self) -> str | None:
+        if self.gtids:
+            return ",".join(self.gtids[d] for d in sorted(self.gtids, key=int))
+        return self.mysql_gtids
+
+    def offset(self, ts_sec: int, snapshot_completed: bool = True) -> SourceOffset:
+        out: SourceOffset = {"file": self.position.file, "pos": self.position.pos, "ts_sec": ts_sec}
+        gtid = self.gtid_text()
+        if gtid:
+            out["gtids"] = gtid
+        if not snapshot_completed:
+            out["snapshot_completed"] = False
+        return out
+
+
+def history_entry(schema: TableSchema, ddl: str) -> SchemaChange:
+    return (schema.db, schema.table, orjson.dumps(schema.to_json()).decode(), ddl)
+
+
+def stopped_entry(db: str, table: str, reason: str) -> SchemaChange:
+    return (db, table, orjson.dumps({"stopped": reason}).decode(), reason)
+
+
+def load_history(entries: dict[tuple[str, str], str]) -> tuple[dict[tuple[str, str], TableSchema],
+                                                              dict[tuple[str, str], str]]:
+    """The journal's latest schema entries -> (schemas, stopped tables with their reason)."""
+    schemas: dict[tuple[str, str], TableSchema] = {}
+    stopped: dict[tuple[str, str], str] = {}
+    for k, text in entries.items():
+        d = orjson.loads(text)
+        if "stopped" in d:
+            stopped[k] = str(d["stopped"])
+        else:
+            schemas[k] = TableSchema.from_json(d)
+    return schemas, stopped
+
+
+class _Handoff:
+    """A bounded queue from the stream thread to the event loop; `stop` makes both ends give up."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[list[CommittedTx] | BaseException | None] = queue.Queue(QUEUE_BATCHES)
+        self.stop = threading.Event()
+
+    def put(self, item: list[CommittedTx] | BaseException | None) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self) -> list[CommittedTx] | BaseException | None:
+        # Polls so that a getter whose awaiting task was cancelled ends once `stop` is set, instead
+        # of blocking the executor (and the process's exit) forever.
+        while True:
+            try:
+                return self.q.get(timeout=0.2)
+            except queue.Empty:
+                if self.stop.is_set():
+                    return None
+
+    async def get(self) -> list[CommittedTx] | BaseException | None:
+        return await asyncio.get_running_loop().run_in_executor(None, self._get)
+
+
+class BinlogStreamer:
+    """The stream thread's work: binlog events in, committed units out (runs in a worker thread)."""
+
+    def __init__(self, cfg: BinlogSourceConfig, state: StreamState, server_id: int, checksum: bool,
+                 spill_dir: Any, end: BinlogPosition | None, flavor: str,
+                 fetch_schema: Callable[[str, str], TableSchema | None]) -> None:
+        self.cfg = cfg
+        self.state = state
+        self.server_id = server_id
+        self.checksum = checksum
+        self.spill_dir = spill_dir
+        self.end = end
+        self.flavor = flavor
+        self.fetch_schema = fetch_schema
+        self.modes = encoding_modes(cfg)
+        self.envelopes = EnvelopeMaker(flavor, cfg.topic_prefix, cfg.tombstones_on_delete)
+        self._tables: dict[int, _TableReader | None] = {}
+        self._warned: set[tuple[str, str]] = set()
+        self._out: _Handoff | None = None
+
+    def _stream(self, resume_gtid: bool) -> Any:
+        from pymysqlreplication import BinLogStreamReader
+        from pymysqlreplication.event import (
+            GtidEvent,
+            HeartbeatLogEvent,
+            MariadbGtidEvent,
+            QueryEvent,
+            RotateEvent,
+            XidEvent,
+        )
+        from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+        st = self.state
+        kw: dict[str, Any] = {}
+        if resume_gtid:
+            kw["auto_position"] = st.gtid_text()
+            kw["is_mariadb"] = self.flavor == "mariadb"
+        else:
+            kw["log_file"] = st.position.file
+            kw["log_pos"] = st.position.pos
+        return BinLogStreamReader(
+            connection_settings=self.cfg.connect_kwargs(), server_id=self.server_id, resume_stream=True,
+            blocking=True, slave_heartbeat=HEARTBEAT_S, enable_logging=False, use_column_name_cache=True,
+            only_events=[QueryEvent, XidEvent, RotateEvent, GtidEvent, MariadbGtidEvent, HeartbeatLogEvent,
+                         WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent], **kw)
+
+    def run(self, out: _Handoff, resume_gtid: bool) -> None:
+        """Stream until `out.stop`, the end position (stop-at-end) or an error (handed over)."""
+        self._out = out
+        try:
+            stream = self._stream(resume_gtid)
+            try:
+                self._loop(stream, out)
+            finally:
+                stream.close()
+        except BaseException as e:
+            out.put(e)
+            return
+        out.put(None)
+
+    def _loop(self, stream: Any, out: _Handoff) -> None:
+        from pymysqlreplication.constants import BINLOG
+        st = self.state
+        cfg = self.cfg
+        batch: list[CommittedTx] = []
+        batch_events = 0
+        tx: SpillBuffer | None = None
+        tx_gtid: str | None = None
+        tx_schemas: list[SchemaChange] = []
+        thread: int | None = None
+        ts_sec = 0
+        now_ms = time.time_ns() // 1_000_000
+        write_types = {BINLOG.WRITE_ROWS_EVENT_V1, BINLOG.WRITE_ROWS_EVENT_V2}
+        update_types = {BINLOG.UPDATE_ROWS_EVENT_V1, BINLOG.UPDATE_ROWS_EVENT_V2}
+        delete_types = {BINLOG.DELETE_ROWS_EVENT_V1, BINLOG.DELETE_ROWS_EVENT_V2}
+
+        def flush() -> bool:
+            nonlocal batch, batch_events
+            if batch and not out.put(batch):
+                return False
+            batch, batch_events = [], 0
+            return True
+
+        def commit(count_events: int, buf: SpillBuffer | None) -> None:
+            nonlocal batch_events
+            unit = _unit(st.offset(ts_sec), buf, count_events, list(tx_schemas))
+            batch.append(unit)
+            batch_events += count_events
+            tx_schemas.clear()
+
+        for ev in stream:
+            if out.stop.is_set():
+                return
+            etype = ev.event_type
+            name = type(ev).__name__
+            if name == "HeartbeatLogEvent":
+                if tx is None and (batch or self._at_end(stream)):
+                    if not flush() or self._at_end(stream):
+                        return
+                continue
+            if name == "RotateEvent":
+                if tx is not None and ev.timestamp == 0:
+                    # The library reconnected by itself in the middle of a transaction; its table
+                    # maps may be gone. Start again from the last stored position instead.
+                    raise Transient("binlog stream reconnected inside a transaction; resuming from the "
+                                    "last stored position")
+                st.position = BinlogPosition(ev.next_binlog, ev.position)
+                self._tables.clear()
+                continue
+            if name == "MariadbGtidEvent":
+                now_ms = time.time_ns() // 1_000_000
+                tx_gtid = ev.gtid
+                if not ev.flags & 1:     # FL_STANDALONE unset: a transaction follows (BEGIN implied)
+                    tx = SpillBuffer(self.spill_dir, SPILL_EVENTS)
+                    thread = None
+                ts_sec = ev.timestamp
+                continue
+            if name == "GtidEvent":
+                tx_gtid = ev.gtid
+                continue
+            if name == "QueryEvent":
+                ts_sec = ev.timestamp
+                q = ev.query
+                if q == "BEGIN":
+                    now_ms = time.time_ns() // 1_000_000
+                    if tx is None:
+                        tx = SpillBuffer(self.spill_dir, SPILL_EVENTS)
+                    thread = ev.slave_proxy_id
+                    continue
+                if q == "COMMIT":    # a non-transactional engine's group ends with a COMMIT query
+                    self._end_tx(stream, tx_gtid)
+                    commit(0 if tx is None else tx.count, tx)
+                    tx = None
+                    if not self._after_commit(stream, batch_events, flush):
+                        return
+                    continue
+                db = ev.schema.decode() if isinstance(ev.schema, bytes) else str(ev.schema or "")
+                tx_schemas.extend(self._ddl(q, db))
+                if tx is None:       # a DDL statement is a unit of its own
+                    self._end_tx(stream, tx_gtid)
+                    commit(0, None)
+                    if not self._after_commit(stream, batch_events, flush):
+                        return
+                continue
+            if name == "XidEvent":
+                ts_sec = ev.timestamp
+                self._end_tx(stream, tx_gtid)
+                commit(0 if tx is None else tx.count, tx)
+                tx = None
+                if not self._after_commit(stream, batch_events, flush):
+                    return
+                continue
+            if etype in write_types or etype in update_types or etype in delete_types:
+                if tx is None:
+                    tx = SpillBuffer(self.spill_dir, SPILL_EVENTS)
+                ts_sec = ev.timestamp
+                reader = self._table_reader(ev)
+                if reader is None:
+                    continue
+                data, start, end = event_span(ev)
+                pos = ev.packet.log_pos - ev.packet.event_size
+                origin = Origin(reader.schema.db, reader.schema.table, reader.topic, ev.timestamp, ev.packet.server_id,
+                                tx_gtid, st.position.file, pos, thread)
+                dec = reader.decoder
+                try:
+                    if etype in write_types:
+                        if cfg.skipped("c"):
+                            continue
+                        rows: list[tuple[Any, Any]] = [(None, r) for r in dec.write_rows(
+                            data, start, end, ev.columns_present_bitmap)]
+                        op = "c"
+                    elif etype in update_types:
+                        if cfg.skipped("u"):
+                            continue
+                        rows = dec.update_rows(data, start, end, ev.columns_present_bitmap,
+                                               ev.columns_present_bitmap2)
+                        op = "u"
+                    else:
+                        if cfg.skipped("d"):
+                            continue
+                        rows = [(r, None) for r in dec.delete_rows(data, start, end, ev.columns_present_bitmap)]
+                        op = "d"
+                except ValueError as e:
+                    raise SourceError(f"connector '{cfg.name}': cannot decode a row of "
+                                      f"{reader.schema.db}.{reader.schema.table} at {st.position.file}:{pos}: "
+                                      f"{e}") from e
+                append = tx.append
+                for e2 in self.envelopes.events(origin, reader.key, op, rows, now_ms):
+                    append((0, e2.topic, e2.key, e2.value))
+                continue
+        flush()
+
+    def _at_end(self, stream: Any) -> bool:
+        if self.end is None:
+            return False
+        pos = BinlogPosition(stream.log_file, stream.log_pos)
+        return position_reached(pos, self.end)
+
+    def _after_commit(self, stream: Any, batch_events: int, flush: Callable[[], bool]) -> bool:
+        """Hand the batch over when it is large, the loop is idle, or the end is reached; False = stop."""
+        at_end = self._at_end(stream)
+        if batch_events >= BATCH_EVENTS or at_end or self._idle():
+            if not flush():
+                return False
+        return not at_end
+
+    def _idle(self) -> bool:
+        # The event loop waits for work: hand over now rather than batch for throughput.
+        return self._out is None or self._out.q.empty()
+
+    def _end_tx(self, stream: Any, gtid: str | None) -> None:
+        st = self.state
+        st.position = BinlogPosition(stream.log_file, stream.log_pos)
+        if gtid is None:
+            return
+        if self.flavor == "mariadb":
+            domain = gtid.split("-", 1)[0]
+            if self._gtid_source_wanted(gtid.split("-")[1]):
+                st.gtids[domain] = gtid
+        elif st.mysql_gtids is not None or gtid:
+            from pymysqlreplication.gtid import Gtid, GtidSet
+
+            if self._gtid_source_wanted(gtid.split(":", 1)[0]):
+                s = GtidSet(st.mysql_gtids or "")
+                s += Gtid(gtid)   # type: ignore[operator]
+                st.mysql_gtids = str(s)
+
+    def _gtid_source_wanted(self, source: str) -> bool:
+        return self.cfg.gtid_source_wanted(source)
+
+    def _ddl(self, sql: str, db: str) -> list[SchemaChange]:
+        st = self.state
+        result = mysqlddl.apply_ddl(sql, db or None, st.schemas, st.db_charsets)
+        changes: list[SchemaChange] = []
+        for (d, t), schema in result.changed.items():
+            st.schemas[(d, t)] = schema
+            st.stopped.pop((d, t), None)
+            if self.cfg.table_included(d, t):
+                changes.append(history_entry(schema, sql))
+        for d, t in result.dropped:
+            st.schemas.pop((d, t), None)
+            st.stopped.pop((d, t), None)
+            changes.append((d, t, None, sql))
+        st.db_charsets.update(result.db_charsets)
+        for d, t, message in result.failed:
+            if not self.cfg.table_included(d, t):
+                continue
+            st.stopped[(d, t)] = message
+            st.schemas.pop((d, t), None)
+            log.error("connector %s: capture of %s.%s stops: %s", self.cfg.name, d, t, message)
+            changes.append(stopped_entry(d, t, message))
+        if changes or result.dropped:
+            self._tables.clear()
+        return changes
+
+    def _table_reader(self, ev: Any) -> _TableReader | None:
+        tid = ev.table_id
+        if tid in self._tables:
+            return self._tables[tid]
+        tm = ev.table_map.get(tid)
+        reader: _TableReader | None = None
+        if tm is not None:
+            reader = self._build_reader(tm.schema, tm.table, tm.columns)
+        self._tables[tid] = reader
+        return reader
+
+    def _build_reader(self, db: str, table: str, columns: Any) -> _TableReader | None:
+        cfg = self.cfg
+        if not cfg.table_included(db, table):
+            return None
+        st = self.state
+        key = (db, table)
+        if key in st.stopped:
+            if key not in self._warned:
+                self._warned.add(key)
+                log.error("connector %s: skipping changes of %s.%s: %s", cfg.name, db, table, st.stopped[key])
+            return None
+        schema = st.schemas.get(key)
+        if schema is None:
+            # A table the history does not know (created before the history began, outside the
+            # include list at the time): read its definition now and say so.
+            schema = self.fetch_schema(db, table)
+            if schema is None:
+                raise SourceError(f"connector '{cfg.name}': no definition known for {db}.{table} and the "
+                                  "table no longer exists; take a new snapshot (snapshot.mode=always)")
+            log.warning("connector %s: %s.%s was not in the schema history; using its current definition",
+                        cfg.name, db, table)
+            st.schemas[key] = schema
+        included = [cfg.column_included(db, table, c.name) for c in schema.columns]
+        try:
+            decoder = RowDecoder(schema, binlog_columns(columns), self.modes, included)
+        except ValueError as e:
+            raise SourceError(f"connector '{cfg.name}': {e}") from e
+        pk = [c for c in schema.primary_key if cfg.column_included(db, table, c)]
+        return _TableReader(schema, f"{cfg.topic_prefix}.{db}.{table}", decoder, key_function(pk))
+
+
+def _unit(offset: SourceOffset, buf: SpillBuffer | None, count: int, schemas: list[SchemaChange]) -> CommittedTx:
+    if buf is None or count == 0:
+        if buf is not None:
+            buf.close()
+        return CommittedTx(offset, None, 0, lambda: iter(()), schemas=schemas)
+
+    def events() -> Iterator[ChangeEvent]:
+        for _, topic, key, value in buf:
+            yield ChangeEvent(topic, key, value)
+    return CommittedTx(offset, None, count, events, _release=buf.close, schemas=schemas)
+
+
+class BinlogReader:
+    """A MySqlConnector / MariaDbConnector source (see the module docstring)."""
+
+    def __init__(self, cfg: BinlogSourceConfig, spill_dir: Any,
+                 history: Callable[[], dict[tuple[str, str], str]]) -> None:
+        self.cfg = cfg
+        self.spill_dir = spill_dir
+        self._history = history
+        self.stop_at_end = False
+        self.end: BinlogPosition | None = None
+        self._offset: SourceOffset | None = None
+        self._state: StreamState | None = None
+        self._do_snapshot = False
+        self._schema_only = False
+        self._stream_after = True
+        self._resume_gtid = False
+        self._flavor = "mysql"
+        self._checksum = False
+        self._handoff: _Handoff | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ opening
+
+    def _connect(self) -> pymysql.Connection[Any]:
+        return pymysql.connect(**self.cfg.connect_kwargs(), autocommit=True)
+
+    async def open(self, offset: SourceOffset | None) -> None:
+        try:
+            await asyncio.to_thread(self._open, offset)
+        except pymysql.Error as e:
+            raise classify(e) from e
+
+    def _open(self, offset: SourceOffset | None) -> None:
+        cfg = self.cfg
+        self._offset = offset
+        with self._connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT @@version, @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_checksum")
+            row = cur.fetchone()
+            assert row is not None
+            version, log_bin, fmt, image, checksum = row
+            self._flavor = "mariadb" if "mariadb" in str(version).lower() else "mysql"
+            if str(log_bin) not in ("1", "ON"):
+                raise SourceError(f"connector '{cfg.name}': the server's binary log is off; start it with "
+                                  "log_bin (and binlog_format=ROW, binlog_row_image=FULL)")
+            if str(fmt).upper() != "ROW":
+                raise SourceError(f"connector '{cfg.name}': binlog_format is {fmt}; row changes need "
+                                  "binlog_format=ROW (SET GLOBAL binlog_format=ROW, and in the server config)")
+            if str(image).upper() != "FULL":
+                raise SourceError(f"connector '{cfg.name}': binlog_row_image is {image}; whole row images need "
+                                  "binlog_row_image=FULL")
+            self._checksum = str(checksum).upper() not in ("NONE", "")
+            cur.execute("SHOW BINARY LOGS")
+            files = [str(r[0]) for r in cur.fetchall()]
+            cur.execute("SHOW MASTER STATUS")
+            status = cur.fetchone()
+            if status is None:
+                raise SourceError(f"connector '{cfg.name}': SHOW MASTER STATUS returned nothing; is the binary "
+                                  "log enabled?")
+            current = BinlogPosition(str(status[0]), int(status[1]))
+            self.end = current
+            mysql_gtids = str(status[4]) if self._flavor == "mysql" and len(status) > 4 and status[4] else None
+            cur.execute("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA")
+            charsets = {str(d): str(c) for d, c in cur.fetchall()}
+
+            schemas, stopped = load_history(self._history())
+            mode = cfg.snapshot_mode
+            done = bool(offset and offset.get("snapshot_completed", True))
+            have_pos = bool(offset and "file" in offset and offset.get("snapshot_completed", True))
+            file_kept = bool(have_pos and offset and offset["file"] in files)
+            gtid_resume = bool(have_pos and not file_kept and offset and offset.get("gtids"))
+            if mode == "always":
+                need = True
+            elif mode in ("initial", "initial_only"):
+                need = not done
+            elif mode == "when_needed":
+                need = not done or (have_pos and not file_kept and not gtid_resume)
+            else:
+                need = False
+            if have_pos and not file_kept and not need and not gtid_resume and offset is not None:
+                raise SourceError(
+                    f"connector '{cfg.name}': the binlog file {offset['file']} holding the stored position is "
+                    f"no longer on the server (it has {files[0] if files else 'none'} to {current.file}); "
+                    "changes since then are lost to this connector. Take a new snapshot: set "
+                    "snapshot.mode=when_needed (or always) and restart")
+            self._do_snapshot = need
+            self._stream_after = mode != "initial_only"
+            self._schema_only = not need and not have_pos
+            self._resume_gtid = gtid_resume and not need
+            if need or self._schema_only:
+                # The snapshot (or a schema-only read) fixes the starting position itself.
+                self._state = StreamState(current, db_charsets=charsets)
+                return
+            assert offset is not None
+            state = StreamState(BinlogPosition(str(offset["file"]), int(offset["pos"])), schemas=schemas,
+                                stopped=stopped, db_charsets=charsets)
+            gt = offset.get("gtids")
+            if gt and self._flavor == "mariadb":
+                state.gtids = {g.split("-", 1)[0]: g for g in str(gt).split(",") if g}
+            elif gt:
+                state.mysql_gtids = str(gt)
+            elif mysql_gtids is not None:
+                state.mysql_gtids = None
+            self._state = state
+            if self._resume_gtid:
+                log.warning("connector %s: binlog file %s is gone; resuming from GTID state %s", cfg.name,
+                            offset["file"], gt)
+
+    def fetch_schema(self, db: str, table: str) -> TableSchema | None:
+        """The current definition of a table from the live catalog (None if it does not exist)."""
+        st = self._state
+        with self._connect() as conn, conn.cursor() as cur:
+            try:
+                cur.execute(f"SHOW CREATE TABLE `{db.replace('`', '``')}`.`{table.replace('`', '``')}`")
+            except pymysql.err.ProgrammingError:
+                return None
+            row = cur.fetchone()
+            if row is None:
+                return None
+            charset = st.db_charsets.get(db) if st else None
+            return mysqlddl.parse_create_table(str(row[1]), db, charset)
+
+    async def close(self) -> None:
+        if self._handoff is not None:
+            self._handoff.stop.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+
+    def confirm(self, lsn: int) -> None:
+        """Nothing to do: the binlog position is stored in the journal with the events."""
+
+    # ------------------------------------------------------------------ changes
+
+    async def changes(self) -> AsyncIterator[CommittedTx]:
+        from cdc.readers.mysqlsnapshot import schema_only, snapshot
+
+        st = self._state
+        assert st is not None
+        if self._do_snapshot or self._schema_only:
+            gen = snapshot if self._do_snapshot else schema_only
+            async for unit in self._in_thread(lambda h: gen(self, h)):
+                yield unit
+        if not self._stream_after:
+            return
+        if self.stop_at_end and self.end is not None and position_reached(st.position, self.end):
+            return
+        streamer = BinlogStreamer(self.cfg, st, self.cfg.database_server_id, self._checksum, self.spill_dir,
+                                  self.end if self.stop_at_end else None, self._flavor, self.fetch_schema)
+        resume_gtid = self._resume_gtid
+        async for unit in self._in_thread(lambda h: streamer.run(h, resume_gtid)):
+            yield unit
+
+    async def _in_thread(self, work: Callable[[_Handoff], None]) -> AsyncIterator[CommittedTx]:
+        """Run `work` in a thread; yield the units it hands over until it hands over None."""
+        h = self._handoff = _Handoff()
+        t = self._thread = threading.Thread(target=work, args=(h,), name=f"binlog-{self.cfg.name}", daemon=True)
+        t.start()
+        try:
+            while True:
+                item = await h.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    err = classify(item) if isinstance(item, Exception) else item
+                    if err is item:
+                        raise item
+                    raise err from item
+                for unit in item:
+                    yield unit
+        finally:
+            h.stop.set()
+            with contextlib.suppress(queue.Empty):
+                while True:   # release what the thread handed over but nobody will append
+                    left = h.q.get_nowait()
+                    if isinstance(left, list):
+                        for unit in left:
+                            unit.release()
+            await asyncio.to_thread(t.join)
+            self._thread = None

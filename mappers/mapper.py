@@ -1,0 +1,177 @@
+"""The SQL mapper: change events of one source table -> CloudEvents of one business entity. Pure.
+
+Role: `SqlMapper.map(record)` implements the `Mapper` protocol (design §9): a journal record holding a
+Debezium change event becomes zero, one or two business events, each a `cdc.types.ChangeEvent` whose
+`topic` is the entity (or the sink's name for a free-form mapping), `key` the business key (JSON
+string) and `value` the CloudEvent JSON. Membership is the mapping's WHERE:
+
+- create / snapshot read (c, r): ``<entity>.upserted`` when the row is a member;
+- update (u): into the filter -> upserted; out of it -> ``<entity>.deleted``; a member before and
+  after -> upserted only if a mapped field changed (fields reading ``old.*`` and ``_type`` aside) or
+  the mapping's ``_type`` says so; a changed business key -> deleted (old key) then upserted (new);
+- delete (d): deleted when the row was a member;
+- truncate (t) and tombstones: nothing (a truncate names no rows; see the README).
+
+Without a before image (PostgreSQL's default REPLICA IDENTITY sends none for updates and only the key
+for deletes) membership before the change is unknown: an update of a non-member then emits deleted and
+a delete always emits deleted -- harmless to a consumer (deleting what it never had) and never a lost
+deletion. ``old.*`` columns are NULL then: set REPLICA IDENTITY FULL where transitions matter.
+
+A custom event type: a select-list column named ``_type`` (text) that is not NULL replaces
+``<entity>.upserted`` for that event (``CASE WHEN old.status = '20' AND status = '30' THEN
+'order.approved' END AS _type``); the event still carries the whole entity. It never replaces deleted.
+
+Failure story: a row the mapping cannot evaluate (the source would raise too, e.g. an invalid legacy
+date) or whose data is not a valid entity raises `MappingRuntimeError`, naming the mapping position,
+the record's journal seq and topic, and its key. The sink stops there (errors.tolerance=none): nothing
+is skipped silently. A member whose business key is NULL raises the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from cdc.types import ChangeEvent, JournalRecord
+from mappers.cloudevents import cloudevent, commit_time, event_id, source_position, source_uri
+from mappers.compiler import TYPE_FIELD, CompiledMapping
+from mappers.entities import Entity, EntityError, validate
+from mappers.errors import MappingRuntimeError
+from mappers.values import encode_default
+
+__all__ = ["SqlMapper"]
+
+log = logging.getLogger(__name__)
+
+
+def _key_text(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(encode_default(v)) if not isinstance(v, int) else str(v)
+
+
+class SqlMapper:
+    """A compiled mapping bound to its source topic, business key and event naming."""
+
+    def __init__(self, compiled: CompiledMapping, *, topic: str, name: str, entity: type[Entity] | None = None,
+                 key: Sequence[str] | None = None, connector: str = "") -> None:
+        self.compiled = compiled
+        self.topic = topic
+        self.entity = entity
+        self.name = entity.entity_name() if entity is not None else name
+        self.connector = connector
+        names = compiled.names
+        self._names = names
+        self._type_index = names.index(TYPE_FIELD) if TYPE_FIELD in names else None
+        key_names = tuple(key) if key else (next(n for n in names if n != TYPE_FIELD),)
+        self.key_names = key_names
+        self._key_index = tuple(names.index(k) for k in key_names)
+        self._data_index = tuple(i for i, n in enumerate(names) if n != TYPE_FIELD)
+        # fields compared to decide whether an update changed the entity
+        self._compare_index = tuple(i for i in self._data_index if not compiled.columns[i].reads_old)
+        table = compiled.table
+        refs = set(compiled.source_columns)
+        self._nonkey_refs = tuple(sorted(refs - set(table.key)))
+        self._upserted = f"{self.name}.upserted"
+        self._deleted = f"{self.name}.deleted"
+        self._schema = entity.dataschema() if entity is not None else None
+        self._time_cache: tuple[Any, str] = (None, "")
+
+    def map(self, record: JournalRecord) -> list[ChangeEvent]:
+        """The business events of one journal record (see the module docstring); pure and synchronous."""
+        if record.value is None or record.topic != self.topic:
+            return []
+        ev = orjson.loads(record.value)
+        op = ev["op"]
+        before = ev.get("before")
+        after = ev.get("after")
+        try:
+            return self._map(op, before, after, ev["source"])
+        except MappingRuntimeError:
+            raise
+        except (ValueError, ArithmeticError, KeyError, TypeError, EntityError) as e:
+            where = self.compiled.explain(after or before or {}, before if after is not None else None) or \
+                f"{self.compiled.file}: {e}"
+            key = record.key.decode(errors="replace") if record.key else "null"
+            raise MappingRuntimeError(f"mapping {where} (journal seq {record.seq}, topic {record.topic}, key {key}): "
+                                      f"{type(e).__name__}: {e}") from e
+
+    def _map(self, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
+             source: dict[str, Any]) -> list[ChangeEvent]:
+        evaluate = self.compiled.evaluate
+        if op in ("c", "r"):
+            if after is None:
+                return []
+            vals = evaluate(after, None)
+            return [] if vals is None else [self._event(False, vals, op, source)]
+        if op == "d":
+            if before is None:
+                return []
+            vals = evaluate(before, None)
+            if vals is None:
+                if not self._partial(before):
+                    return []
+                vals = self.compiled.project(before, None)
+            return [self._event(True, vals, op, source)]
+        if op != "u" or after is None:
+            return []  # truncate: no rows named
+        now = evaluate(after, before)
+        if before is None:
+            if now is not None:
+                return [self._event(False, now, op, source)]
+            return [self._event(True, self.compiled.project(after, None), op, source)]
+        was = evaluate(before, None)
+        if now is None:
+            return [] if was is None else [self._event(True, was, op, source)]
+        if was is None:
+            return [self._event(False, now, op, source)]
+        key_idx = self._key_index
+        if any(now[i] != was[i] for i in key_idx):
+            return [self._event(True, was, op, source), self._event(False, now, op, source)]
+        ti = self._type_index
+        if any(now[i] != was[i] for i in self._compare_index) or (ti is not None and now[ti] is not None):
+            return [self._event(False, now, op, source)]
+        return []
+
+    def _partial(self, before: dict[str, Any]) -> bool:
+        """A before image holding only the key (REPLICA IDENTITY DEFAULT): membership is unknown."""
+        refs = self._nonkey_refs
+        return bool(refs) and all(before.get(c) is None for c in refs)
+
+    def _subject(self, vals: tuple[Any, ...]) -> str:
+        parts = [vals[i] for i in self._key_index]
+        if any(p is None for p in parts):
+            raise MappingRuntimeError(f"mapping {self.compiled.file}: the business key "
+                                      f"({', '.join(self.key_names)}) is NULL in this row")
+        if len(parts) == 1:
+            return _key_text(parts[0])
+        return "/".join(_key_text(p) for p in parts)
+
+    def _event(self, deleted: bool, vals: tuple[Any, ...], op: str, source: dict[str, Any]) -> ChangeEvent:
+        names = self._names
+        subject = self._subject(vals)
+        type_ = self._deleted if deleted else self._upserted
+        if deleted:
+            data: dict[str, Any] = {names[i]: vals[i] for i in self._key_index}
+        else:
+            ti = self._type_index
+            if ti is not None and vals[ti] is not None:
+                type_ = vals[ti]
+            data = {names[i]: vals[i] for i in self._data_index}
+            if self.entity is not None:
+                data = validate(self.entity, data)
+        ts = source.get("ts_us", source.get("ts_ms"))
+        cached_ts, time = self._time_cache
+        if ts != cached_ts:
+            time = commit_time(source)
+            self._time_cache = (ts, time)
+        id_ = event_id(self.connector or str(source.get("name", "")), source_position(source), op, subject, type_,
+                       self.compiled.fingerprint)
+        value = cloudevent(id_, source_uri(source), type_, subject, time, data,
+                           None if deleted else self._schema)
+        return ChangeEvent(self.name, orjson.dumps(subject), value)
