@@ -146,8 +146,9 @@ def mapper_test(
         mapping: Annotated[Path, typer.Argument(help="The mapping (.sql).", exists=True, dir_okay=False)],
         config: Annotated[list[Path], typer.Option("--config", help="The source connector file.", exists=True,
                                                    dir_okay=False)],
-        row: Annotated[str | None, typer.Option(help="A row as a change event's 'after' carries it (Debezium "
-                                                     "encodings), or a whole change event value (before/after/op).")] = None,
+        row: Annotated[str | None, typer.Option(
+            help="A row as a change event's 'after' carries it (Debezium encodings), or a whole change event "
+                 "value (before/after/op).")] = None,
         from_db: Annotated[bool, typer.Option("--from-db", help="Map rows read from the source table.")] = False,
         limit: Annotated[int, typer.Option(help="Rows to read with --from-db.")] = 10,
         entity: Annotated[str | None, typer.Option(help="Validate against this canonical entity.")] = None,

@@ -86,8 +86,8 @@ def source_dialect(cfg: Any) -> Dialect:
 
 def source_encoding(cfg: Any) -> Encoding:
     """How the connector encodes values: its decimal.handling.mode and time.precision.mode."""
-    decimal = getattr(cfg, "decimal_handling_mode", "string")
-    time_mode = getattr(cfg, "time_precision_mode", "adaptive")
+    decimal: Any = getattr(cfg, "decimal_handling_mode", "string")
+    time_mode: Any = getattr(cfg, "time_precision_mode", "adaptive")
     return Encoding(decimal=decimal, time_precision=time_mode)
 
 

@@ -160,7 +160,7 @@ def parse_mapping(text: str, dialect: Dialect, file: str = "<mapping>") -> exp.S
         col = int(info.get("col") or 1)
         near = str(info.get("highlight") or "")
         col = max(1, col - len(near) + 1)
-        where = f" at or near '{near}'" if near else " at the end of the mapping"
+        where = f' at or near "{near}"' if near else " at the end of the mapping"
         raise MappingError([Problem(file, line, col, f"syntax error{where}")]) from None
     if not statements:
         raise MappingError([Problem(file, 1, 1, "the mapping is empty: it must be one SELECT statement")])
@@ -191,17 +191,27 @@ def _token_error_position(text: str, message: str) -> tuple[int, int]:
     return 1, 1
 
 
-def _node_position(text: str, node: exp.Expression) -> tuple[int, int]:
-    best: int | None = None
-    for n in node.walk():
-        meta = n.meta if isinstance(n, exp.Expression) else None
-        if meta and "start" in meta:
-            start = int(meta["start"])
-            if best is None or start < best:
-                best = start
-    if best is None:
-        return 1, 1
-    return position(text, best)
+def _node_offset(node: exp.Expr) -> int | None:
+    """Where a node starts in the text: its own or its first positioned descendant's token; nodes
+    sqlglot built itself (normalized intervals, formats) take their closest positioned ancestor's."""
+    current: exp.Expr | None = node
+    while current is not None:
+        best: int | None = None
+        for n in current.walk():
+            meta = n.meta if isinstance(n, exp.Expr) else None
+            if meta and "start" in meta:
+                start = int(meta["start"])
+                if best is None or start < best:
+                    best = start
+        if best is not None:
+            return best
+        current = current.parent
+    return None
+
+
+def _node_position(text: str, node: exp.Expr) -> tuple[int, int]:
+    offset = _node_offset(node)
+    return (1, 1) if offset is None else position(text, offset)
 
 
 # ------------------------------------------------------------------------------------------------ compiler
@@ -229,11 +239,11 @@ class _Compiler:
 
     # -- plumbing --
 
-    def fail(self, node: exp.Expression | None, message: str) -> NoReturn:
+    def fail(self, node: exp.Expr | None, message: str) -> NoReturn:
         line, col = _node_position(self.text, node) if node is not None else (1, 1)
         raise _Fail(Problem(self.file, line, col, message))
 
-    def note(self, node: exp.Expression | None, message: str) -> None:
+    def note(self, node: exp.Expr | None, message: str) -> None:
         try:
             self.fail(node, message)
         except _Fail as f:
@@ -264,7 +274,7 @@ class _Compiler:
         self.ns[name] = value
         return Expr(name, t, const=True, value=value)
 
-    def fold(self, e: Expr, node: exp.Expression) -> Expr:
+    def fold(self, e: Expr, node: exp.Expr) -> Expr:
         """Evaluate a constant expression now: its errors are load-time errors."""
         try:
             value = eval(compile(e.code, "<constant>", "eval"), self.ns, {})
@@ -275,7 +285,7 @@ class _Compiler:
         return self.lit(value, e.type)
 
     def apply(self, template: str | Callable[..., Any], args: Sequence[Expr], rtype: SqlType,
-              node: exp.Expression, *, extra: Sequence[str] = (), strict: bool = True) -> Expr:
+              node: exp.Expr, *, extra: Sequence[str] = (), strict: bool = True) -> Expr:
         """`template` (a format with {0}, {1}... or a function) applied to args; NULL in -> NULL out."""
         parts: list[str] = []
         conds: list[str] = []
@@ -315,9 +325,9 @@ class _Compiler:
             if stmt.args.get(arg):
                 value = stmt.args[arg]
                 node = value[0] if isinstance(value, list) else value
-                self.note(node if isinstance(node, exp.Expression) else stmt, message)
+                self.note(node if isinstance(node, exp.Expr) else stmt, message)
         for node in stmt.find_all(exp.Subquery, exp.Select):
-            if node is not stmt:
+            if node is not stmt and not isinstance(node.parent, exp.Subquery):
                 self.note(node, "subqueries are not supported in mappings")
         for node in stmt.find_all(exp.AggFunc):
             self.note(node, f"aggregate function {node.sql(dialect=self.dialect)} needs a multi-table mapping, "
@@ -329,13 +339,13 @@ class _Compiler:
         from_ = stmt.args.get("from_") or stmt.args.get("from")
         if not isinstance(from_, exp.From):
             self.fail(stmt, "a mapping selects FROM one source table")
-        if not isinstance(from_.this, exp.Table) or (isinstance(from_.this.this, exp.Expression) and \
+        if not isinstance(from_.this, exp.Table) or (isinstance(from_.this.this, exp.Expr) and \
                 not isinstance(from_.this.this, exp.Identifier)):
             self.fail(from_.this, "a mapping selects FROM one source table (a table name)")
         self.table = self.resolve_table(from_.this)
         outputs: list[tuple[OutputColumn, Expr]] = []
         seen: set[str] = set()
-        items: list[exp.Expression] = []
+        items: list[exp.Expr] = []
         for item in stmt.expressions:
             if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
                 for c in self.table.columns:
@@ -361,23 +371,24 @@ class _Compiler:
         w = stmt.args.get("where")
         if isinstance(w, exp.Where):
             try:
-                for col in w.find_all(exp.Column):
-                    if col.table and self.norm(col.args["table"]) == OLD:
-                        self.fail(col, "old.* cannot be used in WHERE: membership is decided by each row image "
+                for ref in w.find_all(exp.Column):
+                    if ref.table and self.norm(ref.args["table"]) == OLD:
+                        self.fail(ref, "old.* cannot be used in WHERE: membership is decided by each row image "
                                        "on its own (use old.* in the select list to derive transitions)")
                 where = self.condition(w.this, "WHERE")
             except _Fail as f:
                 self.problems.append(f.problem)
         return outputs, where
 
-    def norm(self, ident: exp.Expression | str | None) -> str:
+    def norm(self, ident: exp.Expr | str | None) -> str:
         """An identifier as the server resolves it: PostgreSQL folds unquoted names to lower case."""
         if ident is None:
             return ""
         if isinstance(ident, str):
             return ident
         if isinstance(ident, exp.Identifier):
-            return ident.this if ident.quoted or not self.pg else ident.this.lower()
+            text = str(ident.this)
+            return text if ident.quoted or not self.pg else text.lower()
         return ident.name if not self.pg else ident.name.lower()
 
     def resolve_table(self, t: exp.Table) -> Table:
@@ -405,7 +416,7 @@ class _Compiler:
             self.qualifiers = {a, NEW}
         return table
 
-    def output_name(self, item: exp.Expression) -> tuple[str, exp.Expression]:
+    def output_name(self, item: exp.Expr) -> tuple[str, exp.Expr]:
         if isinstance(item, exp.Alias):
             return self.norm(item.args["alias"]), item.this
         if isinstance(item, exp.Column):
@@ -415,7 +426,7 @@ class _Compiler:
 
     # -- expressions --
 
-    def expr(self, node: exp.Expression) -> Expr:
+    def expr(self, node: exp.Expr) -> Expr:
         if isinstance(node, _NONDETERMINISTIC):
             self.fail(node, f"{node.sql(dialect=self.dialect)} is not deterministic: a mapping must give the same "
                             "event when history is replayed")
@@ -425,7 +436,7 @@ class _Compiler:
         result: Expr = handler(node)
         return result
 
-    def condition(self, node: exp.Expression, what: str) -> Expr:
+    def condition(self, node: exp.Expr, what: str) -> Expr:
         e = self.expr(node)
         if e.type.kind == "bool" or e.type.kind == "null":
             return e
@@ -486,11 +497,11 @@ class _Compiler:
 
     # -- type conversion --
 
-    def common(self, exprs: Sequence[Expr], node: exp.Expression, what: str) -> SqlType:
+    def common(self, exprs: Sequence[Expr], node: exp.Expr, what: str) -> SqlType:
         """The type several expressions are resolved to (CASE, COALESCE, IN, comparisons)."""
         typed = [e.type for e in exprs if e.type.kind not in ("null", "unknown")]
         if not typed:
-            return TEXT if any(e.type.kind == "unknown" for e in exprs) or not self.pg else TEXT
+            return TEXT
         kinds = {t.kind for t in typed}
         untyped = any(e.type.kind in ("null", "unknown") for e in exprs)
         if len(kinds) == 1:
@@ -520,7 +531,7 @@ class _Compiler:
         names = sorted({t.show() for t in typed})
         self.fail(node, f"{what} types {' and '.join(names)} cannot be matched")
 
-    def convert(self, e: Expr, target: SqlType, node: exp.Expression, explicit: bool) -> Expr:
+    def convert(self, e: Expr, target: SqlType, node: exp.Expr, explicit: bool) -> Expr:
         """`e` as a value of `target`: implicit conversions as the source allows them, or a CAST."""
         src = e.type.kind
         dst = target.kind
@@ -540,7 +551,7 @@ class _Compiler:
             return self.apply(code, [e], target, node)
         return self.apply(code, [e], target, node)
 
-    def conversion(self, e: Expr, target: SqlType, node: exp.Expression,
+    def conversion(self, e: Expr, target: SqlType, node: exp.Expr,
                    explicit: bool) -> str | Callable[..., Any] | None:
         src = e.type.kind
         dst = target.kind
@@ -594,8 +605,8 @@ class _Compiler:
             text = rt.pg_text_of(src) if pg else rt.my_text_of(src, e.type.precision)
             if pg and src == "bool":
                 text = _pg_bool_cast_text
-            fix = _bpchar_typmod(target.length, True) if pg and dst == "char" else _varchar_typmod(target.length)
-            return _chain(text, fix)
+            return _chain(text, _bpchar_typmod(target.length, True) if pg and dst == "char"
+                          else _varchar_typmod(target.length))
         if src == "int" or src == "bool":
             if dst == "int":
                 if src == "bool":
@@ -609,9 +620,8 @@ class _Compiler:
             if dst == "dec":
                 if pg and src == "bool":
                     refuse()
-                base = "Decimal({0})"
-                fix = _typmod(target) if pg else _my_typmod(target)
-                return base if fix is None else _chain(Decimal, fix)
+                typmod = _typmod(target) if pg else _my_typmod(target)
+                return "Decimal({0})" if typmod is None else _chain(Decimal, typmod)
             if dst == "float":
                 return "float({0})"
             if dst == "bool":
@@ -628,8 +638,7 @@ class _Compiler:
                 return _partial(rt.pg_num_to_int, target.name if target.name in rt._INT_RANGES else "integer") \
                     if pg else rt.my_dec_to_int
             if dst == "dec":
-                fix = _typmod(target) if pg else _my_typmod(target)
-                return fix
+                return _typmod(target) if pg else _my_typmod(target)
             if dst == "float":
                 return "float({0})"
             refuse()
@@ -642,9 +651,9 @@ class _Compiler:
             if dst == "dec":
                 if pg and not explicit:
                     refuse()
-                base = _float_to_dec_pg if pg else _float_to_dec_my
-                fix = _typmod(target) if pg else _my_typmod(target)
-                return base if fix is None else _chain(base, fix)
+                to_dec = _float_to_dec_pg if pg else _float_to_dec_my
+                rounding = _typmod(target) if pg else _my_typmod(target)
+                return to_dec if rounding is None else _chain(to_dec, rounding)
             refuse()
         if src == "date":
             if dst == "ts":
@@ -700,7 +709,7 @@ class _Compiler:
 
     x_TryCast = x_Cast
 
-    def to_text(self, e: Expr, node: exp.Expression, fname: str, *, strip_char: bool = True) -> Expr:
+    def to_text(self, e: Expr, node: exp.Expr, fname: str, *, strip_char: bool = True) -> Expr:
         """An argument of a function taking text: PostgreSQL only takes strings (CHAR loses its padding
         unless `strip_char` is False); MySQL converts anything."""
         k = e.type.kind
@@ -714,13 +723,14 @@ class _Compiler:
             if self.pg and strip_char:
                 return self.apply(rt.char_key, [e], replace(e.type, kind="text", length=None), node)
             return replace(e, type=SqlType("text", name="text", collation=e.type.collation))
+        if k == "other":
+            self.fail(node, f"values of type {e.type.show()} cannot be used in expressions by this bridge "
+                            "(only selected as they are, or tested with IS NULL)")
         if self.pg:
             self.fail(node, f"function {fname}({e.type.show()}) does not exist (cast the argument to text)")
-        if k == "other":
-            self.fail(node, f"values of type {e.type.show()} cannot be used in expressions by this bridge")
         return self.apply(rt.my_text_of(k, e.type.precision), [e], TEXT, node)
 
-    def to_int(self, e: Expr, node: exp.Expression, fname: str) -> Expr:
+    def to_int(self, e: Expr, node: exp.Expr, fname: str) -> Expr:
         k = e.type.kind
         if k == "int" or k == "null":
             return e if k == "int" else self.lit(None, INT)
@@ -738,7 +748,7 @@ class _Compiler:
             return self.apply("int({0})", [e], INT, node)
         self.fail(node, f"function {fname} needs an integer here, not {e.type.show()}")
 
-    def numeric_pair(self, a: Expr, b: Expr, node: exp.Expression, op: str) -> tuple[Expr, Expr, SqlType]:
+    def numeric_pair(self, a: Expr, b: Expr, node: exp.Expr, op: str) -> tuple[Expr, Expr, SqlType]:
         ta, tb = a.type.kind, b.type.kind
         if self.pg:
             if ta == "unknown" and tb == "unknown":
@@ -791,8 +801,8 @@ class _Compiler:
             if self.pg:
                 if k == "int":
                     return self.apply(f"{self.int_check(t)}({self.fn(rt.pg_idiv)}({{0}}, {{1}}))", [a, b], t, node)
-                fn = {"dec": rt.pg_ndiv, "float": rt.pg_fdiv}[k]
-                return self.apply(fn, [a, b], t, node)
+                div: Callable[..., Any] = rt.pg_ndiv if k == "dec" else rt.pg_fdiv
+                return self.apply(div, [a, b], t, node)
             if k == "float":
                 return self.apply(rt.my_fdiv, [a, b], FLOAT, node)
             return self.apply(_my_div_dynamic, [a, b], DEC, node)
@@ -906,7 +916,7 @@ class _Compiler:
 
     # -- comparison --
 
-    def compare_types(self, a: Expr, b: Expr, node: exp.Expression, op: str) -> tuple[Expr, Expr, Callable[[str], str]]:
+    def compare_types(self, a: Expr, b: Expr, node: exp.Expr, op: str) -> tuple[Expr, Expr, Callable[[str], str]]:
         """Both sides converted to the type they are compared as, and the comparison key of that type."""
         if self.pg:
             t = self.common([a, b], node, f"operator {op}:") if not (
@@ -926,7 +936,7 @@ class _Compiler:
         key = self.key_of(t, op, node)
         return a2, b2, key
 
-    def key_of(self, t: SqlType, op: str, node: exp.Expression) -> Callable[[str], str]:
+    def key_of(self, t: SqlType, op: str, node: exp.Expr) -> Callable[[str], str]:
         if t.kind == "other":
             self.fail(node, f"values of type {t.show()} cannot be compared by this bridge")
         if t.kind not in ("text", "char"):
@@ -954,7 +964,7 @@ class _Compiler:
     def compare_code(self, a: Expr, b: Expr, key: Callable[[str], str], pyop: str) -> str:
         left = self.keyed(a, key) if a.const and a.value is not None else key("{0}")
         right = self.keyed(b, key) if b.const and b.value is not None else key("{1}")
-        return f"({left} {pyop} {right})".replace("{0}", "{0}" if not (a.const and a.value is not None) else "{0}")
+        return f"({left} {pyop} {right})"
 
     def comparison(self, node: exp.Binary, op: str, pyop: str) -> Expr:
         a, b = self.expr(node.this), self.expr(node.expression)
@@ -1047,7 +1057,7 @@ class _Compiler:
                  BOOL, old=x.old or lo.old or hi.old)
         return self.fold(e, node) if x.const and lo.const and hi.const else e
 
-    def like(self, node: exp.Expression, escape: exp.Expression | None, ilike: bool) -> Expr:
+    def like(self, node: exp.Expr, escape: exp.Expr | None, ilike: bool) -> Expr:
         assert isinstance(node, exp.Like | exp.ILike)
         s, p = self.expr(node.this), self.expr(node.expression)
         esc: str | None = "\\"
@@ -1103,7 +1113,8 @@ class _Compiler:
         results = [self.expr(i.args["true"]) for i in ifs]
         dflt = self.expr(default) if default is not None else self.lit(None, NULL)
         t = self.common([*results, dflt], node, "CASE")
-        results = [self.convert(r, t, i, False) if r.type.kind != t.kind else r for i, r in zip(ifs, results, strict=True)]
+        results = [self.convert(r, t, i, False) if r.type.kind != t.kind else r
+                   for i, r in zip(ifs, results, strict=True)]
         dflt = self.convert(dflt, t, node, False) if dflt.type.kind != t.kind else dflt
         conds: list[Expr] = []
         if subject is not None:
@@ -1170,7 +1181,8 @@ class _Compiler:
         key = self.key_of(t, "<", node)
         keyfn = eval(f"lambda c: {key('c')}", self.ns) if t.kind in ("text", "char") else None
         helper = _greatest_least(pick, keyfn, ignore_nulls=self.pg)
-        return self.apply(f"{self.fn(helper)}(({', '.join(['{%d}' % i for i in range(len(args))])},))", args, t,
+        slots = ", ".join(f"{{{i}}}" for i in range(len(args)))
+        return self.apply(f"{self.fn(helper)}(({slots},))", args, t,
                           node, strict=False)
 
     def x_Greatest(self, node: exp.Greatest) -> Expr:
@@ -1190,6 +1202,9 @@ class _Compiler:
             self.fail(node, f"operator does not exist: {a.type.show()} || {b.type.show()}")
         parts = []
         for x in (a, b):
+            if x.type.kind == "other":
+                self.fail(node, f"values of type {x.type.show()} cannot be used in expressions by this bridge "
+                                "(only selected as they are, or tested with IS NULL)")
             if x.type.kind in ("text", "char", "unknown", "null"):
                 parts.append(self.to_text(x, node, "||") if x.type.kind != "null" else x)
             else:  # anytextcat casts the other operand to text: booleans read 'true'/'false' here
@@ -1197,7 +1212,7 @@ class _Compiler:
                 parts.append(self.apply(text, [x], TEXT, node))
         return self.apply("({0} + {1})", parts, TEXT, node)
 
-    def text_args(self, nodes: Sequence[exp.Expression], node: exp.Expression, fname: str, *,
+    def text_args(self, nodes: Sequence[exp.Expr], node: exp.Expr, fname: str, *,
                   any_type: bool) -> list[Expr]:
         out = []
         for n in nodes:
@@ -1220,14 +1235,15 @@ class _Compiler:
     def x_Concat(self, node: exp.Concat) -> Expr:
         args = self.text_args(node.expressions, node, "concat", any_type=True)
         helper = rt.pg_concat if self.pg else rt.my_concat
-        return self.apply(f"{self.fn(helper)}([{', '.join('{%d}' % i for i in range(len(args)))}])", args, TEXT,
+        slots = ", ".join(f"{{{i}}}" for i in range(len(args)))
+        return self.apply(f"{self.fn(helper)}([{slots}])", args, TEXT,
                           node, strict=False)
 
     def x_ConcatWs(self, node: exp.ConcatWs) -> Expr:
         exprs = node.expressions
         args = self.text_args(exprs, node, "concat_ws", any_type=True)
         sep, rest = args[0], args[1:]
-        code = f"{self.fn(rt.my_concat_ws)}({{0}}, [{', '.join('{%d}' % (i + 1) for i in range(len(rest)))}])"
+        code = f"{self.fn(rt.my_concat_ws)}({{0}}, [{', '.join(f'{{{i + 1}}}' for i in range(len(rest)))}])"
         parts = [sep, *rest]
         # the separator is strict (NULL separator -> NULL), the values are not
         fs, ls = self.bind(sep)
@@ -1267,8 +1283,8 @@ class _Compiler:
         helper = rt.pg_trim if self.pg else rt.my_trim
         return self.apply(f"{self.fn(helper)}({{0}}, {{1}}, {where!r})", [s, chars], TEXT, node)
 
-    def substring(self, node: exp.Expression, s_node: exp.Expression, start: exp.Expression | None,
-                  length: exp.Expression | None) -> Expr:
+    def substring(self, node: exp.Expr, s_node: exp.Expr, start: exp.Expr | None,
+                  length: exp.Expr | None) -> Expr:
         s = self.to_text(self.expr(s_node), node, "substring")
         st = self.to_int(self.expr(start), node, "substring") if start is not None else self.lit(1, INT)
         args = [s, st]
@@ -1322,7 +1338,7 @@ class _Compiler:
 
     # -- numbers --
 
-    def numeric_arg(self, node: exp.Expression, fname: str) -> Expr:
+    def numeric_arg(self, node: exp.Expr, fname: str) -> Expr:
         e = self.expr(node)
         if e.type.kind == "unknown":
             e = self.convert(e, DEC if self.pg else FLOAT, node, False)
@@ -1375,7 +1391,7 @@ class _Compiler:
 
     # -- dates --
 
-    def date_arg(self, node: exp.Expression, fname: str, kinds: tuple[str, ...] = ("date", "ts", "tstz")) -> Expr:
+    def date_arg(self, node: exp.Expr, fname: str, kinds: tuple[str, ...] = ("date", "ts", "tstz")) -> Expr:
         e = self.expr(node)
         if e.type.kind == "unknown":
             e = self.convert(e, TS if "ts" in kinds else DATE, node, False)
@@ -1389,7 +1405,8 @@ class _Compiler:
 
     def x_Extract(self, node: exp.Extract) -> Expr:
         unit = node.this.name.upper() if isinstance(node.this, exp.Var | exp.Identifier | exp.Literal) else ""
-        unit = {"YEARS": "YEAR", "MONTHS": "MONTH", "DAYS": "DAY", "DAYOFWEEK": "DOW", "DAYOFYEAR": "DOY"}.get(unit, unit)
+        unit = {"YEARS": "YEAR", "MONTHS": "MONTH", "DAYS": "DAY", "DAYOFWEEK": "DOW",
+                "DAYOFYEAR": "DOY"}.get(unit, unit)
         if unit not in ("YEAR", "MONTH", "DAY", "QUARTER", "DOW", "ISODOW", "DOY", "WEEK", "HOUR", "MINUTE", "SECOND",
                         "EPOCH"):
             self.fail(node, f"EXTRACT({unit}) is not supported in mappings")
@@ -1406,9 +1423,9 @@ class _Compiler:
             self.fail(node, f"EXTRACT({unit}) is not supported in MySQL mappings")
         return self.apply(f"int({self.fn(rt.pg_extract)}({unit!r}, {{0}}))", [e], INT, node)
 
-    def called_as(self, node: exp.Expression) -> str:
+    def called_as(self, node: exp.Expr) -> str:
         """The function name the mapping's text used for `node` (sqlglot maps synonyms to one node)."""
-        starts = [int(n.meta["start"]) for n in node.walk() if isinstance(n, exp.Expression) and n.meta
+        starts = [int(n.meta["start"]) for n in node.walk() if isinstance(n, exp.Expr) and n.meta
                   and "start" in n.meta]
         if not starts:
             return ""
@@ -1447,7 +1464,7 @@ class _Compiler:
         e = self.date_arg(node.this, "timestamp")
         return e
 
-    def fmt_arg(self, node: exp.Expression, fname: str) -> str:
+    def fmt_arg(self, node: exp.Expr, fname: str) -> str:
         fmt_node = node.args.get("format")
         if not isinstance(fmt_node, exp.Literal) or not fmt_node.is_string:
             self.fail(node, f"the format of {fname} must be a constant string")
@@ -1459,11 +1476,14 @@ class _Compiler:
             self.fail(fmt_node, f"{fname} format {original}: {err}")
         return fmt
 
-    def original(self, node: exp.Expression) -> str:
+    def original(self, node: exp.Expr) -> str:
+        """A string literal as the mapping wrote it (sqlglot rewrites date formats)."""
         meta = node.meta
         if meta and "start" in meta and "end" in meta:
             return self.text[int(meta["start"]):int(meta["end"]) + 1]
-        return repr(node.name)
+        offset = _node_offset(node)
+        m = re.compile(r"'(?:[^']|'')*'").search(self.text, offset or 0)
+        return m.group() if m else repr(node.name)
 
     def x_StrToDate(self, node: exp.StrToDate) -> Expr:
         fname = "to_date" if self.pg else "str_to_date"
@@ -1507,7 +1527,8 @@ class _Compiler:
         if self.pg:
             self.fail(node, "DATE_ADD/DATE_SUB are MySQL's; in PostgreSQL add days to a date with +")
         d = self.date_arg(node.this, "date_add")
-        unit = str(node.args.get("unit").name if node.args.get("unit") is not None else "DAY").upper()
+        unit_node = node.args.get("unit")
+        unit = str(unit_node.name if unit_node is not None else "DAY").upper()
         if unit not in ("DAY", "WEEK", "MONTH", "QUARTER", "YEAR", "HOUR", "MINUTE", "SECOND"):
             self.fail(node, f"INTERVAL unit {unit} is not supported in mappings")
         n = self.to_int(self.expr(node.expression), node, "date_add")
@@ -1656,7 +1677,8 @@ def _my_div_dynamic(a: Decimal | int, b: Decimal | int) -> Decimal | None:
     return rt.my_div(da, db, rt.dscale(da))
 
 
-def _greatest_least(pick: str, key: Callable[[Any], Any] | None, ignore_nulls: bool) -> Callable[[tuple[Any, ...]], Any]:
+def _greatest_least(pick: str, key: Callable[[Any], Any] | None,
+                    ignore_nulls: bool) -> Callable[[tuple[Any, ...]], Any]:
     chooser = max if pick == "max" else min
 
     def choose(values: tuple[Any, ...]) -> Any:
@@ -1667,7 +1689,7 @@ def _greatest_least(pick: str, key: Callable[[Any], Any] | None, ignore_nulls: b
     return choose
 
 
-def _describe(node: exp.Expression, dialect: Dialect) -> str:
+def _describe(node: exp.Expr, dialect: Dialect) -> str:
     sql = node.sql(dialect=dialect)
     if len(sql) > 60:
         sql = sql[:57] + "..."

@@ -243,7 +243,7 @@ def check_select_list(model: type[Entity], columns: Sequence[tuple[str, SqlType,
         if f.is_required() and fname not in names:
             problems.append(Problem(file, first[2], first[3], f"{model.__name__} requires field '{fname}': add it "
                                     "to the select list"))
-    return problems
+    return sorted(problems, key=lambda p: (p.line, p.col))
 
 
 def validate(model: type[Entity], data: dict[str, Any]) -> dict[str, Any]:

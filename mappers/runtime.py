@@ -688,7 +688,7 @@ def my_float_text(f: float) -> str:
     if "e" in r or "E" in r:
         mant, _, e = r.partition("e")
         mant = mant[:-2] if mant.endswith(".0") else mant
-        return f"{mant}e{int(e)}" if int(e) < 0 else f"{mant}e{int(e)}"
+        return f"{mant}e{int(e)}"
     if abs(f) >= 1e15:
         d = Decimal(r)
         sign, digits, exp = d.normalize().as_tuple()
@@ -887,7 +887,14 @@ def my_dec_to_int(d: Decimal) -> int:
 
 
 def my_float_to_int(f: float) -> int:
-    return int(Decimal(repr(f)).to_integral_value(ROUND_HALF_UP, DCTX)) if math.isfinite(f) else 0
+    """A double as BIGINT: rint() (half to even), clamped to the BIGINT range as MySQL does."""
+    if f != f:
+        return 0
+    if f >= 9.223372036854775807e18:
+        return 9223372036854775807
+    if f <= -9.223372036854775808e18:
+        return -9223372036854775808
+    return round(f)
 
 
 def my_truth(v: Any) -> bool | None:

@@ -91,7 +91,7 @@ def _dec_precise(scale: int | None) -> Decoder:
 
 def _float(v: Any) -> float:
     if v.__class__ is float:
-        return v  # type: ignore[no-any-return]
+        return v
     if isinstance(v, int | str):
         try:
             return float(v)
@@ -102,7 +102,7 @@ def _float(v: Any) -> float:
 
 def _int(v: Any) -> int:
     if v.__class__ is int:
-        return v  # type: ignore[no-any-return]
+        return v
     if isinstance(v, bool):
         return int(v)
     if isinstance(v, str):  # BIGINT UNSIGNED in precise mode: a scale-0 Decimal
@@ -164,7 +164,7 @@ def _time(unit_us: int) -> Decoder:
 
 def _bool(v: Any) -> bool:
     if v is True or v is False:
-        return v  # type: ignore[no-any-return]
+        return v
     if v.__class__ is int:
         return v != 0
     raise EvalError(f"not a boolean: {v!r}")

@@ -10,9 +10,10 @@ journal seq of the change it came from, and the cursor still moves to the batch'
 past changes that mapped to nothing (rows outside the mapping's WHERE, other tables).
 
 Failure story: a row the mapping cannot evaluate raises `Permanent` (MappingRuntimeError) naming
-the row: the loop ends and the run stops, as with errors.tolerance=none. A `Transient` error of the sink (a full disk, a lock) is retried with exponential backoff
-and jitter, forever, with a warning each time; the same batch is delivered again (the file sink cuts a
-partial write back first). Anything else ends the loop with the error, and the runner stops the run.
+the row: the loop ends and the run stops, as with errors.tolerance=none. A `Transient` error of the
+sink (a full disk, a lock) is retried with exponential backoff and jitter, forever, with a warning
+each time; the same batch is delivered again (the file sink cuts a partial write back first).
+Anything else ends the loop with the error, and the runner stops the run.
 """
 
 from __future__ import annotations

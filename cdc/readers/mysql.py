@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -54,7 +55,7 @@ from cdc.config import BinlogSourceConfig
 from cdc.errors import SourceError, Transient, classify
 from cdc.readers import mysqlddl
 from cdc.readers.base import CommittedTx, SchemaChange
-from cdc.readers.binlogrows import MyEncodingModes, RowDecoder, binlog_columns, event_span
+from cdc.readers.binlogrows import BinlogColumn, MyEncodingModes, RowDecoder, binlog_columns, event_span
 from cdc.readers.mysqlevents import EnvelopeMaker, Origin
 from cdc.readers.mysqlschema import TableSchema
 from cdc.readers.pgevents import KeyFn, key_function
@@ -273,9 +274,9 @@ class BinlogStreamer:
             etype = ev.event_type
             name = type(ev).__name__
             if name == "HeartbeatLogEvent":
-                if tx is None and (batch or self._at_end(stream)):
-                    if not flush() or self._at_end(stream):
-                        return
+                at_end = self._at_end(stream)
+                if tx is None and (batch or at_end) and (not flush() or at_end):
+                    return
                 continue
             if name == "RotateEvent":
                 if tx is not None and ev.timestamp == 0:
@@ -378,9 +379,8 @@ class BinlogStreamer:
     def _after_commit(self, stream: Any, batch_events: int, flush: Callable[[], bool]) -> bool:
         """Hand the batch over when it is large, the loop is idle, or the end is reached; False = stop."""
         at_end = self._at_end(stream)
-        if batch_events >= BATCH_EVENTS or at_end or self._idle():
-            if not flush():
-                return False
+        if (batch_events >= BATCH_EVENTS or at_end or self._idle()) and not flush():
+            return False
         return not at_end
 
     def _idle(self) -> bool:
@@ -401,7 +401,7 @@ class BinlogStreamer:
 
             if self._gtid_source_wanted(gtid.split(":", 1)[0]):
                 s = GtidSet(st.mysql_gtids or "")
-                s += Gtid(gtid)   # type: ignore[operator]
+                s += Gtid(gtid)
                 st.mysql_gtids = str(s)
 
     def _gtid_source_wanted(self, source: str) -> bool:
@@ -439,11 +439,15 @@ class BinlogStreamer:
         tm = ev.table_map.get(tid)
         reader: _TableReader | None = None
         if tm is not None:
-            reader = self._build_reader(tm.schema, tm.table, tm.columns)
+            cols = binlog_columns(tm.columns)
+            if not getattr(tm, "column_name_flag", False):
+                # No row metadata: the library filled names from today's catalog, not the binlog's.
+                cols = tuple(dataclasses.replace(c, name=None) for c in cols)
+            reader = self._build_reader(tm.schema, tm.table, cols)
         self._tables[tid] = reader
         return reader
 
-    def _build_reader(self, db: str, table: str, columns: Any) -> _TableReader | None:
+    def _build_reader(self, db: str, table: str, columns: tuple[BinlogColumn, ...]) -> _TableReader | None:
         cfg = self.cfg
         if not cfg.table_included(db, table):
             return None
@@ -467,7 +471,7 @@ class BinlogStreamer:
             st.schemas[key] = schema
         included = [cfg.column_included(db, table, c.name) for c in schema.columns]
         try:
-            decoder = RowDecoder(schema, binlog_columns(columns), self.modes, included)
+            decoder = RowDecoder(schema, columns, self.modes, included)
         except ValueError as e:
             raise SourceError(f"connector '{cfg.name}': {e}") from e
         pk = [c for c in schema.primary_key if cfg.column_included(db, table, c)]

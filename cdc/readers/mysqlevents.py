@@ -78,7 +78,7 @@ class EnvelopeMaker:
                now_ms: int, first_row: int = 0) -> Iterator[ChangeEvent]:
         """Events for `rows` ((before, after) pairs) of one origin, in order."""
         head, tail = self._head(o)
-        end = b',"transaction":null,"op":"%b","ts_ms":%d,"ts_us":%d,"ts_ns":%d}' 
+        end = b',"transaction":null,"op":"%b","ts_ms":%d,"ts_us":%d,"ts_ns":%d}'
         ends = {x: end % (x.encode(), now_ms, now_ms * 1000, now_ms * 1_000_000) for x in "crud"}
         dumps = orjson.dumps
         topic = o.topic

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pymysql
@@ -39,7 +39,7 @@ from cdc.readers import mysqlddl
 from cdc.readers.base import CommittedTx, SchemaChange
 from cdc.readers.mysqlevents import EnvelopeMaker, Origin
 from cdc.readers.mysqlschema import TableSchema
-from cdc.readers.mysqlvalues import SnapshotRowCodec
+from cdc.readers.mysqlvalues import SnapshotRowCodec, select_expression
 from cdc.readers.pgevents import key_function
 from cdc.readers.progress import SnapshotProgress
 from cdc.types import ChangeEvent
@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 SYSTEM_DATABASES = ("mysql", "information_schema", "performance_schema", "sys")
 # The driver's parameter encoders without its result decoders: values arrive as the server prints them.
-TEXT_ONLY = {k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)}
+TEXT_ONLY: dict[int | type[Any], Callable[[Any], str] | Callable[[str], Any]] = {
+    k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)}
 
 
 def _quote(name: str) -> str:
@@ -176,7 +177,8 @@ def _snapshot_units(reader: BinlogReader) -> Iterator[CommittedTx]:
             origin = Origin(db, table, f"{cfg.topic_prefix}.{db}.{table}", started, 0, None, st.position.file,
                             st.position.pos, None, snapshot="true")
             with conn.cursor() as cur:
-                cur.execute(f"SELECT * FROM {_quote(db)}.{_quote(table)}")
+                cols = ", ".join(select_expression(c) for c in schema.columns)
+                cur.execute(f"SELECT {cols} FROM {_quote(db)}.{_quote(table)}")
                 while rows := cur.fetchmany(cfg.snapshot_fetch_size):
                     decoded = [(None, codec.decode(r)) for r in rows]
                     now_ms = time.time_ns() // 1_000_000

@@ -15,14 +15,33 @@ import base64
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cdc.readers.binlogrows import MyEncodingModes
+from cdc.readers.binlogrows import (
+    MyEncodingModes,
+    b64,
+    b64_unscaled,
+    decimal_str,
+    float32_str_value,
+    geometry_value,
+)
 from cdc.readers.mysqlschema import ColumnDef, TableSchema
-from cdc.readers.pgtypes import _numeric_converter, days_from_civil
+from cdc.readers.pgtypes import _iso_date, _iso_time, days_from_civil
 
 Conv = Callable[[Any], Any]
 _INT_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint"})
 _DECIMAL_TYPES = frozenset({"decimal", "numeric", "dec", "fixed"})
 _BINARY_TYPES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
+_GEOMETRY_TYPES = frozenset({"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
+                             "multipolygon", "geometrycollection", "geomcollection"})
+_TEXT_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json"})
+
+
+def select_expression(c: ColumnDef) -> str:
+    """How the snapshot selects a column so that its text carries the exact stored value."""
+    name = "`" + c.name.replace("`", "``") + "`"
+    if c.type == "float":
+        # The server prints FLOAT with 6 significant digits; as DOUBLE it prints the float32 exactly.
+        return f"CAST({name} AS DOUBLE)"
+    return name
 
 
 def binary_encoder(mode: str) -> Callable[[bytes], str]:
@@ -30,12 +49,12 @@ def binary_encoder(mode: str) -> Callable[[bytes], str]:
         return lambda b: b.hex()
     if mode == "base64-url-safe":
         return lambda b: base64.urlsafe_b64encode(b).decode("ascii")
-    return lambda b: base64.b64encode(b).decode("ascii")
+    return b64
 
 
 def _date_days(s: str) -> int | None:
     y, m, d = int(s[0:4]), int(s[5:7]), int(s[8:10])
-    if m == 0 or d == 0:   # zero (or partly zero) dates: Debezium emits null
+    if (y == 0 and m == 0 and d == 0) or m == 0 or d == 0:   # zero (or partly zero) dates
         return None
     return days_from_civil(y, m, d)
 
@@ -63,10 +82,31 @@ def _time_us(s: str) -> int:
 
 def iso_utc(us: int, fsp: int) -> str:
     """ZonedTimestamp text: ISO-8601 in UTC with exactly `fsp` fraction digits."""
-    from cdc.readers.pgtypes import _iso_date, _iso_time
-
     days, rest = divmod(us, 86_400_000_000)
     return _iso_date(days) + "T" + _iso_time(rest, fsp) + "Z"
+
+
+def _zero_aware(parse: Callable[[str], Any], c: ColumnDef, fallback: object) -> Conv:
+    """A zero date is null, or Debezium's fallback value in a NOT NULL column (as `binlogrows`)."""
+    zero = None if c.nullable else fallback
+
+    def conv(s: str) -> Any:
+        v = parse(s)
+        return zero if v is None else v
+    return conv
+
+
+def _decimal(scale: int, mode: str) -> Conv:
+    def unscaled(s: str) -> int:
+        neg = s.startswith("-")
+        ip, _, fp = s.lstrip("-").partition(".")
+        u = int(ip + fp.ljust(scale, "0")[:scale]) if scale else int(ip)
+        return -u if neg else u
+    if mode == "string":
+        return lambda s: decimal_str(unscaled(s), scale)
+    if mode == "double":
+        return float
+    return lambda s: b64_unscaled(unscaled(s))
 
 
 def converter(c: ColumnDef, modes: MyEncodingModes) -> Conv:
@@ -74,48 +114,48 @@ def converter(c: ColumnDef, modes: MyEncodingModes) -> Conv:
     t = c.type
     if t in _INT_TYPES:
         if t == "bigint" and c.unsigned and modes.bigint_unsigned == "precise":
-            dec = _numeric_converter(((20 << 16) | 0) + 4, modes.decimal)
-            return lambda s: dec(str(s))
+            return lambda s: b64_unscaled(int(s))
         return int
     if t in _DECIMAL_TYPES:
-        precision = c.length or 10
-        scale = c.scale or 0
-        return _numeric_converter(((precision << 16) | scale) + 4, modes.decimal)
-    if t in ("float", "double", "real"):
+        return _decimal(c.scale or 0, modes.decimal)
+    if t == "float":
+        if c.scale is not None:      # FLOAT(M,D): the float32 widened to double, as Debezium's FLOAT64
+            return float
+        return lambda s: float32_str_value(float(s))
+    if t in ("double", "real"):
         return float
     if t == "year":
         return int
     if t in _BINARY_TYPES:
         return binary_encoder(modes.binary)
+    if t in _GEOMETRY_TYPES:   # the server sends its internal form, as the binlog holds it: SRID + WKB
+        point = t == "point"
+        return lambda b: geometry_value(b, point)
     if t == "bit":
         if (c.length or 1) == 1:
-            return lambda b: b != b"\x00" and int.from_bytes(b, "big") != 0
-        enc = binary_encoder(modes.binary)
+            return lambda b: int.from_bytes(b, "big") != 0
         nbytes = ((c.length or 1) + 7) // 8
-        # Debezium's Bits: the value's bytes little-endian.
-        return lambda b: enc(int.from_bytes(b, "big").to_bytes(nbytes, "little"))
+        # Debezium's Bits: the value's bytes little-endian, always base64.
+        return lambda b: b64(int.from_bytes(b, "big").to_bytes(nbytes, "little"))
+    fsp = c.length or 0
     if t == "date":
-        return _date_days
+        return _zero_aware(_date_days, c, 0)
     if t == "datetime":
-        fsp = c.length or 0
         if modes.time_precision == "connect" or fsp <= 3:
             def datetime_ms(s: str) -> int | None:
                 us = _datetime_us(s)
                 return None if us is None else us // 1000
-            return datetime_ms
-        return _datetime_us
+            return _zero_aware(datetime_ms, c, 0)
+        return _zero_aware(_datetime_us, c, 0)
     if t == "timestamp":
-        fsp = c.length or 0
-
         def timestamp(s: str) -> str | None:
             us = _datetime_us(s)
-            return None if us is None else iso_utc(us, fsp)
-        return timestamp
+            return None if us is None or us == 0 else iso_utc(us, fsp)
+        return _zero_aware(timestamp, c, "1970-01-01T00:00:00Z")
     if t == "time":
-        if modes.time_precision == "connect":
+        if modes.time_precision == "connect" or (modes.time_precision == "adaptive" and fsp <= 3):
             return lambda s: _time_us(s) // 1000
         return _time_us
-    # character types, enum, set, json: the text itself
     return str
 
 
@@ -127,9 +167,7 @@ class SnapshotRowCodec:
     def __init__(self, schema: TableSchema, modes: MyEncodingModes, included: Sequence[bool] | None = None) -> None:
         self._where = f"{schema.db}.{schema.table}"
         inc = included if included is not None else [True] * len(schema.columns)
-        self._cols = [(i, c.name, None if c.type in ("char", "varchar", "text", "longtext", "mediumtext",
-                                                       "tinytext", "enum", "set", "json")
-                       else converter(c, modes))
+        self._cols = [(i, c.name, None if c.type in _TEXT_TYPES else converter(c, modes))
                       for i, (c, keep) in enumerate(zip(schema.columns, inc, strict=True)) if keep]
 
     def decode(self, row: Sequence[Any]) -> dict[str, Any]:

@@ -153,8 +153,8 @@ def encoded_rows(oracle_db: str) -> list[dict[str, Any]]:
     modes = EncodingModes()
     with psycopg.connect(oracle_db, autocommit=True) as c:
         c.execute(SESSION)
-        cols = c.execute("SELECT attname, atttypid::int, atttypmod FROM pg_attribute WHERE attrelid = 'erp.o'::regclass "
-                         "AND attnum > 0 ORDER BY attnum").fetchall()
+        cols = c.execute("SELECT attname, atttypid::int, atttypmod FROM pg_attribute "
+                         "WHERE attrelid = 'erp.o'::regclass AND attnum > 0 ORDER BY attnum").fetchall()
         for _, oid, _ in cols:  # the type output functions' text, as pgoutput sends it (CHAR padded)
             c.adapters.register_loader(oid, TextLoader)
         rows = c.execute("SELECT * FROM erp.o ORDER BY id").fetchall()
@@ -169,7 +169,7 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, Decimal):
         return str(a) == str(b) or (a.is_nan() and b.is_nan())
     if isinstance(a, float) and a != a:
-        return b != b
+        return bool(b != b)
     return bool(a == b)
 
 

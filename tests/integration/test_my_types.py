@@ -15,6 +15,7 @@ import base64
 import contextlib
 import datetime as dt
 import struct
+import zlib
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -289,7 +290,9 @@ def read_events(srv: MariaDbServer, db: str, start: str) -> list[tuple[str, byte
     file, pos = start.rsplit(":", 1)
     stream = BinLogStreamReader(
         connection_settings={"host": srv.host, "port": srv.port, "user": srv.user, "password": srv.password},
-        server_id=4201, blocking=False, resume_stream=True, log_file=file, log_pos=int(pos),
+        # a server id of its own: the server drops an older replica connection using the same id
+        server_id=1000 + zlib.crc32(db.encode()) % 1_000_000, blocking=False, resume_stream=True,
+        log_file=file, log_pos=int(pos),
         only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent], only_schemas=[db])
     out = []
     try:

@@ -94,8 +94,8 @@ class MariaDbServer:
         if owner:
             shutil.chown(base, owner, owner)
         install = subprocess.run(
-            [mariadb_bin("mariadb-install-db"), f"--defaults-file={srv.cnf}", "--auth-root-authentication-method=socket",
-             "--skip-test-db"], capture_output=True, check=False)
+            [mariadb_bin("mariadb-install-db"), f"--defaults-file={srv.cnf}",
+             "--auth-root-authentication-method=socket", "--skip-test-db"], capture_output=True, check=False)
         if install.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed: {install.stderr.decode(errors='replace')[-2000:]}")
         srv.start_server()
@@ -143,8 +143,9 @@ class MariaDbServer:
         shutil.rmtree(self.base, ignore_errors=True)
 
     def connect(self, db: str | None = None, **kw: Any) -> pymysql.Connection[Any]:
+        kw.setdefault("autocommit", True)
         return pymysql.connect(host=self.host, port=self.port, user=USER, password=PASSWORD, database=db,
-                               autocommit=True, charset="utf8mb4", **kw)
+                               charset="utf8mb4", **kw)
 
     def execute(self, db: str | None, *statements: str) -> None:
         with self.connect(db) as c, c.cursor() as cur:

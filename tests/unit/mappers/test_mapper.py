@@ -1,0 +1,126 @@
+"""Membership, transitions, CloudEvents and entity checks of `SqlMapper` on synthetic change events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from cdc.config import load_connectors
+from cdc.config.sinks import ENTITY_NAMES
+from cdc.errors import ConfigError
+from cdc.types import JournalRecord
+from mappers.compiler import compile_mapping
+from mappers.entities import ENTITIES, Customer, export_schemas
+from mappers.errors import MappingRuntimeError
+from mappers.mapper import SqlMapper
+from mappers.sqltypes import Catalog
+
+CAT = Catalog.from_ddl("""CREATE TABLE m3.c (cono smallint, cuno char(10), name varchar(36), stat char(2),
+    credit numeric(15,2), rgdt integer, note text, PRIMARY KEY (cono, cuno))""", "postgres")
+MAPPING = """SELECT TRIM(cuno) AS id, name, stat AS status, credit AS credit_limit,
+  CASE WHEN old.stat = '10' AND stat = '20' THEN 'customer.approved' END AS _type
+FROM m3.c WHERE stat IN ('20', '30')"""
+ROW = {"cono": 100, "cuno": "C1        ", "name": "Nordic", "stat": "20", "credit": "10.50", "rgdt": 0, "note": "x"}
+SOURCE = {"name": "erp", "schema": "m3", "table": "c", "lsn": 4242, "ts_us": 1706700000123456}
+
+
+def mapper(entity: bool = True, sql: str = MAPPING) -> SqlMapper:
+    return SqlMapper(compile_mapping(sql, CAT, file="c.sql"), topic="erp.m3.c", name="crm",
+                     entity=Customer if entity else None, connector="erp-pg")
+
+
+def record(op: str, before: dict[str, Any] | None, after: dict[str, Any] | None, lsn: int = 4242) -> JournalRecord:
+    value = orjson.dumps({"before": before, "after": after, "op": op, "source": {**SOURCE, "lsn": lsn}})
+    return JournalRecord(7, "erp.m3.c", b'{"cono":100}', value)
+
+
+def events(m: SqlMapper, rec: JournalRecord) -> list[dict[str, Any]]:
+    return [json.loads(e.value or b"") for e in m.map(rec)]
+
+
+def types(m: SqlMapper, rec: JournalRecord) -> list[str]:
+    return [e["type"] for e in events(m, rec)]
+
+
+def test_cloudevent_attributes() -> None:
+    (ev,) = events(mapper(), record("c", None, ROW))
+    assert ev["specversion"] == "1.0" and ev["type"] == "customer.upserted" and ev["subject"] == "C1"
+    assert ev["source"] == "/erp/m3/c" and ev["time"] == "2024-01-31T11:20:00.123456Z"
+    assert ev["dataschema"] == "urn:erp-cdc:entity:customer:v1"
+    assert ev["data"] == {"id": "C1", "name": "Nordic", "status": "20", "credit_limit": "10.50"}
+    assert len(ev["id"]) == 32
+    # deterministic: the same change gives the same id, another position another one
+    assert events(mapper(), record("c", None, ROW))[0]["id"] == ev["id"]
+    assert events(mapper(), record("c", None, ROW, lsn=1))[0]["id"] != ev["id"]
+
+
+def test_membership_transitions() -> None:
+    m = mapper()
+    out = {**ROW, "stat": "90"}
+    assert types(m, record("r", None, ROW)) == ["customer.upserted"]
+    assert types(m, record("c", None, out)) == []
+    assert types(m, record("u", ROW, out)) == ["customer.deleted"]
+    assert types(m, record("u", out, ROW)) == ["customer.upserted"]
+    assert types(m, record("u", {**ROW, "stat": "10"}, ROW)) == ["customer.approved"]
+    assert types(m, record("u", ROW, {**ROW, "note": "unmapped"})) == []
+    assert types(m, record("u", ROW, {**ROW, "credit": "11.00"})) == ["customer.upserted"]
+    assert types(m, record("d", ROW, None)) == ["customer.deleted"]
+    assert types(m, record("d", out, None)) == []
+    assert types(m, record("u", ROW, {**ROW, "cuno": "C2        "})) == ["customer.deleted", "customer.upserted"]
+    assert types(m, record("t", None, None)) == []
+
+
+def test_without_a_before_image() -> None:
+    m = mapper()
+    assert types(m, record("u", None, ROW)) == ["customer.upserted"]
+    assert types(m, record("u", None, {**ROW, "stat": "90"})) == ["customer.deleted"]
+    key_only = {"cono": 100, "cuno": "C1        ", "name": None, "stat": None, "credit": None, "rgdt": None,
+                "note": None}
+    (ev,) = events(m, record("d", key_only, None))
+    assert ev["type"] == "customer.deleted" and ev["data"] == {"id": "C1"} and "dataschema" not in ev
+
+
+def test_free_form_mapping_uses_the_sink_name() -> None:
+    m = mapper(entity=False, sql="SELECT cono, TRIM(cuno) AS customer, rgdt FROM m3.c")
+    (ev,) = events(m, record("c", None, ROW))
+    assert ev["type"] == "crm.upserted" and ev["subject"] == "100" and ev["data"]["rgdt"] == 0
+
+
+def test_runtime_errors_name_the_row() -> None:
+    m = mapper(entity=False, sql="SELECT TRIM(cuno) AS id, to_date(rgdt::text, 'YYYYMMDD') AS d FROM m3.c")
+    with pytest.raises(MappingRuntimeError, match=r"c.sql:1:26: field d: .*journal seq 7.*key \{\"cono\":100\}"):
+        m.map(record("c", None, {**ROW, "rgdt": 20240230}))
+    with pytest.raises(MappingRuntimeError, match="business key"):
+        mapper().map(record("c", None, {**ROW, "cuno": None}))
+
+
+def test_entity_names_match_the_config_vocabulary(tmp_path: Path) -> None:
+    assert tuple(ENTITIES) == ENTITY_NAMES
+    paths = export_schemas(tmp_path)
+    assert {p.name for p in paths} == {f"{n.lower()}.v1.schema.json" for n in ENTITY_NAMES}
+    schema = json.loads((tmp_path / "customer.v1.schema.json").read_text())
+    assert schema["$id"] == "urn:erp-cdc:entity:customer:v1" and "id" in schema["required"]
+
+
+def test_sink_config_resolves_the_mapping_relative_to_its_file(tmp_path: Path) -> None:
+    (tmp_path / "conf" / "maps").mkdir(parents=True)
+    (tmp_path / "conf" / "maps" / "c.sql").write_text(MAPPING)
+    sink = tmp_path / "conf" / "sink.json"
+    sink.write_text(json.dumps({"name": "s", "config": {"connector.class": "FileStreamSink", "file": "out.jsonl",
+                                                        "topics": "erp.m3.c", "mapper.sql": "maps/c.sql",
+                                                        "mapper.entity": "customer", "mapper.key": "id"}}))
+    (cfg,) = load_connectors([sink])
+    assert cfg.mapper_sql == tmp_path / "conf" / "maps" / "c.sql"  # type: ignore[union-attr]
+    assert cfg.mapper_entity == "Customer" and cfg.mapper_key == ("id",)  # type: ignore[union-attr]
+    sink.write_text(json.dumps({"name": "s", "config": {"connector.class": "FileStreamSink", "file": "o",
+                                                        "topics": "t", "mapper.sql": "maps/none.sql",
+                                                        "mapper.entity": "Custmer"}}))
+    with pytest.raises(ConfigError) as e:
+        load_connectors([sink])
+    text = "\n".join(e.value.problems)
+    assert "property 'mapper.sql' = 'maps/none.sql' is not a readable file" in text
+    assert "(did you mean 'Customer'?)" in text
