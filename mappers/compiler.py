@@ -721,7 +721,7 @@ class _Compiler:
             return e
         if k == "char":
             if self.pg and strip_char:
-                return self.apply(rt.char_key, [e], replace(e.type, kind="text", length=None), node)
+                return self.apply("{0}.rstrip(' ')", [e], replace(e.type, kind="text", length=None), node)
             return replace(e, type=SqlType("text", name="text", collation=e.type.collation))
         if k == "other":
             self.fail(node, f"values of type {e.type.show()} cannot be used in expressions by this bridge "
@@ -946,7 +946,7 @@ class _Compiler:
                 self.fail(node, f"ordering comparison of text under collation '{t.collation}' is not supported "
                                 "(this bridge orders text by code point, as the C collation does)")
             if t.kind == "char":
-                return lambda c: f"{self.fn(rt.char_key)}({c})"
+                return lambda c: f"{c}.rstrip(' ')"
             return lambda c: c
         coll = (t.collation or "utf8mb4_general_ci").lower()
         if "nopad" in coll and coll.endswith("_bin"):
@@ -1252,10 +1252,12 @@ class _Compiler:
         return self.fold(e, node) if all(p.const for p in parts) else e
 
     def x_Upper(self, node: exp.Upper) -> Expr:
-        return self.apply(rt.pg_upper, [self.to_text(self.expr(node.this), node, "upper")], TEXT, node)
+        arg = self.to_text(self.expr(node.this), node, "upper")
+        return self.apply(f"({{0}}.upper() if {{0}}.isascii() else {self.fn(rt.pg_upper)}({{0}}))", [arg], TEXT, node)
 
     def x_Lower(self, node: exp.Lower) -> Expr:
-        return self.apply(rt.pg_lower, [self.to_text(self.expr(node.this), node, "lower")], TEXT, node)
+        arg = self.to_text(self.expr(node.this), node, "lower")
+        return self.apply(f"({{0}}.lower() if {{0}}.isascii() else {self.fn(rt.pg_lower)}({{0}}))", [arg], TEXT, node)
 
     def x_Length(self, node: exp.Length) -> Expr:
         e = self.to_text(self.expr(node.this), node, "length")
@@ -1280,6 +1282,9 @@ class _Compiler:
         chars = self.to_text(self.expr(chars_node), node, "trim") if chars_node is not None else self.lit(" ", TEXT)
         if node.args.get("collation"):
             self.fail(node, "TRIM ... COLLATE is not supported in mappings")
+        if self.pg and chars.const and isinstance(chars.value, str):
+            method = {"LEADING": "lstrip", "TRAILING": "rstrip"}.get(where, "strip")
+            return self.apply(f"{{0}}.{method}({chars.value!r})", [s], TEXT, node)
         helper = rt.pg_trim if self.pg else rt.my_trim
         return self.apply(f"{self.fn(helper)}({{0}}, {{1}}, {where!r})", [s, chars], TEXT, node)
 

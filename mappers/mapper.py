@@ -81,6 +81,7 @@ class SqlMapper:
         self._deleted = f"{self.name}.deleted"
         self._schema = entity.dataschema() if entity is not None else None
         self._time_cache: tuple[Any, str] = (None, "")
+        self._uri: str | None = None
 
     def map(self, record: JournalRecord) -> list[ChangeEvent]:
         """The business events of one journal record (see the module docstring); pure and synchronous."""
@@ -154,7 +155,11 @@ class SqlMapper:
 
     def _event(self, deleted: bool, vals: tuple[Any, ...], op: str, source: dict[str, Any]) -> ChangeEvent:
         names = self._names
-        subject = self._subject(vals)
+        ki = self._key_index
+        if len(ki) == 1 and (k := vals[ki[0]]).__class__ is str:
+            subject: str = k
+        else:
+            subject = self._subject(vals)
         type_ = self._deleted if deleted else self._upserted
         if deleted:
             data: dict[str, Any] = {names[i]: vals[i] for i in self._key_index}
@@ -170,8 +175,12 @@ class SqlMapper:
         if ts != cached_ts:
             time = commit_time(source)
             self._time_cache = (ts, time)
-        id_ = event_id(self.connector or str(source.get("name", "")), source_position(source), op, subject, type_,
+        uri = self._uri
+        if uri is None:  # one table per mapper: the same source URI for every event
+            uri = self._uri = source_uri(source)
+        lsn = source.get("lsn")
+        position = f"lsn:{lsn}" if lsn is not None else source_position(source)
+        id_ = event_id(self.connector or str(source.get("name", "")), position, op, subject, type_,
                        self.compiled.fingerprint)
-        value = cloudevent(id_, source_uri(source), type_, subject, time, data,
-                           None if deleted else self._schema)
+        value = cloudevent(id_, uri, type_, subject, time, data, None if deleted else self._schema)
         return ChangeEvent(self.name, orjson.dumps(subject), value)

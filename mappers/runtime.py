@@ -581,15 +581,49 @@ def _build(fields: dict[str, int], text: str) -> datetime:
         raise EvalError(f'date/time field value out of range: "{text}"') from None
 
 
+@lru_cache(maxsize=256)
+def _digits_layout(fmt: str) -> tuple[tuple[str, int, int], ...] | None:
+    """For formats made only of numeric fields (legacy '%Y%m%d'): each field's name and slice."""
+    out = []
+    pos = 0
+    for part in parse_format(fmt):
+        spec = _NUMERIC_FIELD.get(part)
+        if spec is None or spec[1] == "micro":
+            return None
+        out.append((spec[1], pos, pos + spec[0]))
+        pos += spec[0]
+    return tuple(out)
+
+
+def _fields(text: str, fmt: str, strict_width: bool) -> dict[str, int] | None:
+    layout = _digits_layout(fmt)
+    if layout is not None and text.isdigit() and text.isascii() and len(text) == layout[-1][2]:
+        # the common legacy case (YYYYMMDD in a CHAR or an integer): every digit where the format says
+        return {name: int(text[a:b]) for name, a, b in layout}
+    return _scan(text, parse_format(fmt), strict_width)
+
+
+def _yyyymmdd(text: str) -> date | None:
+    """The legacy YYYYMMDD fast path; None when `text` is not eight ASCII digits."""
+    if len(text) == 8 and text.isdigit() and text.isascii():
+        try:
+            return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            raise EvalError(f'date/time field value out of range: "{text}"') from None
+    return None
+
+
 def pg_to_date_fmt(text: str, fmt: str) -> date:
-    fields = _scan(text, parse_format(fmt), strict_width=False)
+    if fmt == "%Y%m%d" and (d := _yyyymmdd(text)) is not None:
+        return d
+    fields = _fields(text, fmt, strict_width=False)
     if fields is None:
         raise EvalError(f'invalid value "{text}" for format "{fmt}"')
     return _build(fields, text).date()
 
 
 def pg_to_ts_fmt(text: str, fmt: str) -> datetime:
-    fields = _scan(text, parse_format(fmt), strict_width=False)
+    fields = _fields(text, fmt, strict_width=False)
     if fields is None:
         raise EvalError(f'invalid value "{text}" for format "{fmt}"')
     return _build(fields, text).replace(tzinfo=UTC)
@@ -827,7 +861,13 @@ def my_to_ts(s: str) -> datetime | None:
 
 
 def my_str_to_date(text: str, fmt: str) -> date | None:
-    fields = _scan(text, parse_format(fmt), strict_width=True)
+    if fmt == "%Y%m%d":
+        try:
+            if (d := _yyyymmdd(text)) is not None:
+                return d
+        except EvalError:
+            return None
+    fields = _fields(text, fmt, strict_width=True)
     if fields is None:
         return None
     try:
@@ -837,7 +877,7 @@ def my_str_to_date(text: str, fmt: str) -> date | None:
 
 
 def my_str_to_datetime(text: str, fmt: str) -> datetime | None:
-    fields = _scan(text, parse_format(fmt), strict_width=True)
+    fields = _fields(text, fmt, strict_width=True)
     if fields is None:
         return None
     try:

@@ -135,10 +135,10 @@ def _ts(unit_us: int) -> Decoder:
 
 
 def _tstz(v: Any) -> datetime:
-    if isinstance(v, str):
+    if v.__class__ is str:
         try:
-            text = v[:-1] + "+00:00" if v.endswith("Z") else v
-            return datetime.fromisoformat(text).astimezone(UTC)
+            t = datetime.fromisoformat(v)  # Debezium writes UTC with "Z"
+            return t if t.tzinfo is UTC else t.astimezone(UTC)
         except ValueError:
             pass
     elif v.__class__ is int:
@@ -202,6 +202,7 @@ def encode_default(v: Any) -> Any:
     """orjson `default`: Decimal in plain notation (never exponent form, never through a float)."""
     if isinstance(v, Decimal):
         if v.is_finite():
-            return format(v, "f")
+            text = str(v)
+            return text if "E" not in text else format(v, "f")
         return {"NaN": "NaN", "sNaN": "NaN", "Infinity": "Infinity", "-Infinity": "-Infinity"}[str(v)]
     raise TypeError(f"cannot encode {type(v).__name__} in an event")

@@ -5,6 +5,9 @@ Debezium envelope), followed by b"\\n" -- appending to one file. `deliver` retur
 is written with one `write` call, flushed and fsynced, so the pipeline may move the sink's cursor as
 soon as it returns (design §4): a delivered line survives SIGKILL and power loss.
 
+With a mapping (``mapper.sql``) the delivery loop hands it business events instead: each line is then
+one CloudEvent (see `mappers`), written the same way.
+
 Tombstones (records whose value is None) are skipped: a value-only file has no way to carry "this key
 was deleted" -- there is no key on the line and JSON `null` would be indistinguishable from an event
 whose value is the JSON null. Kafka Connect's FileStreamSink writes the string "null" for them; we

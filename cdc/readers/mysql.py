@@ -559,7 +559,8 @@ class BinlogReader:
             done = bool(offset and offset.get("snapshot_completed", True))
             have_pos = bool(offset and "file" in offset and offset.get("snapshot_completed", True))
             file_kept = bool(have_pos and offset and offset["file"] in files)
-            gtid_resume = bool(have_pos and not file_kept and offset and offset.get("gtids"))
+            gtid_resume = bool(have_pos and not file_kept and offset and offset.get("gtids")
+                               and not self._gtid_gap(cur, files[0] if files else None, str(offset["gtids"])))
             if mode == "always":
                 need = True
             elif mode in ("initial", "initial_only"):
@@ -569,9 +570,11 @@ class BinlogReader:
             else:
                 need = False
             if have_pos and not file_kept and not need and not gtid_resume and offset is not None:
+                gtids = f" and its GTID state {offset['gtids']} is older than the oldest binlog's" \
+                    if offset.get("gtids") else ""
                 raise SourceError(
                     f"connector '{cfg.name}': the binlog file {offset['file']} holding the stored position is "
-                    f"no longer on the server (it has {files[0] if files else 'none'} to {current.file}); "
+                    f"no longer on the server (it has {files[0] if files else 'none'} to {current.file}){gtids}; "
                     "changes since then are lost to this connector. Take a new snapshot: set "
                     "snapshot.mode=when_needed (or always) and restart")
             self._do_snapshot = need
@@ -596,6 +599,21 @@ class BinlogReader:
             if self._resume_gtid:
                 log.warning("connector %s: binlog file %s is gone; resuming from GTID state %s", cfg.name,
                             offset["file"], gt)
+
+    def _gtid_gap(self, cur: Any, oldest: str | None, stored: str) -> bool:
+        """Whether transactions after the stored GTID state were purged (MariaDB: compared with the
+        GTID list that opens the oldest binlog file). MySQL's auto-position reports a gap itself."""
+        if self._flavor != "mariadb" or oldest is None:
+            return False
+        cur.execute(f"SHOW BINLOG EVENTS IN '{oldest}' LIMIT 4")
+        listed = next((str(r[5]) for r in cur.fetchall() if str(r[2]) == "Gtid_list"), "[]")
+        have = {d: int(n) for d, _, n in (g.split("-") for g in stored.split(",") if g)}
+        for g in listed.strip("[]").split(","):
+            if g.strip():
+                d, _, n = g.strip().split("-")
+                if have.get(d, 0) < int(n):
+                    return True
+        return False
 
     def fetch_schema(self, db: str, table: str) -> TableSchema | None:
         """The current definition of a table from the live catalog (None if it does not exist)."""

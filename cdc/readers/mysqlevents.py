@@ -81,6 +81,10 @@ class EnvelopeMaker:
         end = b',"transaction":null,"op":"%b","ts_ms":%d,"ts_us":%d,"ts_ns":%d}'
         ends = {x: end % (x.encode(), now_ms, now_ms * 1000, now_ms * 1_000_000) for x in "crud"}
         dumps = orjson.dumps
+
+        def exact(obj: Row) -> bytes:
+            # A key is kept with its event; orjson's own result would keep a ~4 KiB buffer.
+            return b"%b" % dumps(obj)
         topic = o.topic
         tombstones = self.tombstones
         for i, (before, after) in enumerate(rows, first_row):
@@ -92,17 +96,17 @@ class EnvelopeMaker:
                 assert before is not None and after is not None
                 old_key, new_key = key(before), key(after)
                 if old_key != new_key:
-                    old = dumps(old_key)
+                    old = exact(old_key)
                     yield ChangeEvent(topic, old, _value(before, None, source, ends["d"], dumps))
                     if tombstones:
                         yield ChangeEvent(topic, old, None)
-                    yield ChangeEvent(topic, dumps(new_key), _value(None, after, source, ends["c"], dumps))
+                    yield ChangeEvent(topic, exact(new_key), _value(None, after, source, ends["c"], dumps))
                     continue
-                yield ChangeEvent(topic, dumps(new_key), _value(before, after, source, ends[op], dumps))
+                yield ChangeEvent(topic, exact(new_key), _value(before, after, source, ends[op], dumps))
                 continue
             row = after if after is not None else before
             assert row is not None
-            k = dumps(key(row))
+            k = exact(key(row))
             yield ChangeEvent(topic, k, _value(before, after, source, ends[op], dumps))
             if op == "d" and tombstones:
                 yield ChangeEvent(topic, k, None)

@@ -79,7 +79,7 @@ class MariaDbServer:
         conf = {
             "datadir": str(base / "data"), "socket": str(base / "mysqld.sock"), "bind-address": "127.0.0.1",
             "pid-file": str(base / "mysqld.pid"), "log-error": str(base / "error.log"),
-            "log-bin": str(base / "data" / "binlog"), "binlog-format": "ROW", "binlog-row-image": "FULL",
+            "log-bin": "binlog", "binlog-format": "ROW", "binlog-row-image": "FULL",
             "binlog-row-metadata": "FULL", "server-id": "1", "skip-name-resolve": "1",
             "character-set-server": "utf8mb4", "collation-server": "utf8mb4_general_ci",
             "default-time-zone": "+00:00", "innodb-buffer-pool-size": "256M", "innodb-log-file-size": "256M",
