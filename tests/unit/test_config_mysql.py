@@ -439,3 +439,10 @@ def test_validate_connector_flat_config() -> None:
     with pytest.raises(ConfigError) as info:
         validate_connector({"name": "x", **my_config(**{"snapshot.mode": "nope"})})
     assert info.value.problems[0].startswith("connector 'x': property 'snapshot.mode' = 'nope'")
+
+
+def test_the_example_mariadb_connector_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ERP_MY_PASSWORD", "example")
+    (cfg,) = load_connectors([Path(__file__).resolve().parents[2] / "config" / "examples" / "erp-mariadb.json"])
+    assert isinstance(cfg, MariaDbSourceConfig)
+    assert cfg.table_included("erp", "ocusma") and not cfg.table_included("other", "ocusma")
