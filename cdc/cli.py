@@ -1,8 +1,8 @@
 """The `cdc` command (typer + rich): run connectors, validate connector files.
 
 Errors the operator can fix (bad config, a server setting, privileges) are printed as a short list and
-exit with status 2 (config) or 1 (runtime, or a server problem `validate` found; its warnings alone
-leave 0), one line each; tracebacks only with `--debug`. Secrets never reach the output: configs are
+exit with status 2 (config, including a mapping `validate` compiled against the source's live catalog)
+or 1 (runtime, or a server problem `validate` found; its warnings alone leave 0), one line each; tracebacks only with `--debug`. Secrets never reach the output: configs are
 printed masked, and a logging filter and the error printer redact every secret value loaded.
 """
 
@@ -14,13 +14,20 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from cdc.config import ConnectorConfig, PostgresSourceConfig, SecretsFilter, SinkModel, load_connectors
+from cdc.config import (
+    ConnectorConfig,
+    PostgresSourceConfig,
+    SecretsFilter,
+    SinkModel,
+    SourceConfig,
+    load_connectors,
+)
 from cdc.errors import CdcError, ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -89,7 +96,8 @@ def run(files: ConfigFiles,
 @app.command()
 def validate(files: ConfigFiles,
              offline: Annotated[bool, typer.Option(help="Check the files only; do not connect.")] = False) -> None:
-    """Check every property, then connect and check each source's server settings; list all problems."""
+    """Check every property, then connect: each source's server settings, and each sink's mapping compiled
+    against its source's live catalog (as `cdc run` does); list all problems."""
     from cdc.config import BinlogSourceConfig
     from cdc.readers.mysql_checks import check_mysql
     from cdc.readers.postgres_checks import check_postgres
@@ -107,20 +115,76 @@ def validate(files: ConfigFiles,
                 continue
             problems += found
             warnings += warned
+    mapping_problems, notes = _check_mappings(connectors, offline)
+    for note in notes:
+        err.print("[dim]note:[/]", _safe(note), highlight=False, soft_wrap=True)
     for warning in warnings:
         err.print("[yellow]warning:[/]", _safe(warning), highlight=False, soft_wrap=True)
-    if problems:
-        err.print(f"[bold red]{len(problems)} problem{'s' if len(problems) > 1 else ''}:[/]")
+    if problems or mapping_problems:
+        total = len(problems) + len(mapping_problems)
+        err.print(f"[bold red]{total} problem{'s' if total > 1 else ''}:[/]")
         for problem in problems:
             err.print("  -", _safe(problem), highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        for problem, detail in mapping_problems:
+            _print_problem(problem, detail)
+        # A mapping is configuration (2); a server problem (1) may hide further mapping problems.
+        raise typer.Exit(1 if problems else 2)
     Console().print(f"[green]OK[/]: {len(connectors)} connector(s) valid")
+
+
+def _check_mappings(connectors: list[ConnectorConfig], offline: bool) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Compile every sink's mapping against the live catalog of its source, as `cdc run` does at start.
+
+    Returns (problems, each with its `mappers.errors.Problem` when it has a file:line:col; notes)."""
+    from mappers.errors import MappingError
+    from mappers.load import sink_mapper
+
+    sources = [c for c in connectors if isinstance(c, SourceConfig)]
+    problems: list[tuple[str, Any]] = []
+    notes: list[str] = []
+    for c in connectors:
+        path = getattr(c, "mapper_sql", None)
+        if not isinstance(c, SinkModel) or path is None:
+            continue
+        if offline:
+            notes.append(f"sink '{c.name}': mapping {path} not compiled (--offline: it is checked against the "
+                         "source's live catalog)")
+            continue
+        if not sources:
+            notes.append(f"sink '{c.name}': mapping {path} not compiled: no source connector among these files")
+            continue
+        try:
+            mapper = sink_mapper(c, sources)
+        except MappingError as e:
+            problems += list(zip(e.problems, e.details, strict=True))
+        except ConfigError as e:
+            problems += [(p, None) for p in e.problems]
+        except CdcError as e:  # the catalog could not be read: the source checks above say why
+            problems.append((f"sink '{c.name}': mapping {path} not checked: {e}", None))
+        else:
+            if mapper is not None:
+                mapper.close()
+    return problems, notes
 
 
 mapper_app = typer.Typer(no_args_is_help=True, help="Write and debug SQL mappings.")
 schema_app = typer.Typer(no_args_is_help=True, help="Canonical entity schemas.")
 app.add_typer(mapper_app, name="mapper")
 app.add_typer(schema_app, name="schema")
+
+
+def _print_problem(problem: str, detail: Any = None) -> None:
+    """One problem; for a file:line:col problem (`mappers.errors.Problem`) also the mapping line with a
+    caret under the column."""
+    err.print("  -", _safe(problem), highlight=False, soft_wrap=True)
+    if detail is None:
+        return
+    try:
+        line = Path(detail.file).read_text(encoding="utf-8").splitlines()[detail.line - 1]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return
+    err.print("      " + line, markup=False, highlight=False, soft_wrap=True)
+    err.print("      " + " " * (detail.col - 1) + "^", markup=False, highlight=False)
 
 
 def _print_mapping_problems(e: ConfigError) -> None:
@@ -130,15 +194,7 @@ def _print_mapping_problems(e: ConfigError) -> None:
     err.print(f"[bold red]mapping error{'s' if len(e.problems) > 1 else ''}:[/]")
     details = e.details if isinstance(e, MappingError) else []
     for i, problem in enumerate(e.problems):
-        err.print("  -", _safe(problem), highlight=False, soft_wrap=True)
-        if i < len(details):
-            d = details[i]
-            try:
-                line = Path(d.file).read_text(encoding="utf-8").splitlines()[d.line - 1]
-            except (OSError, IndexError, UnicodeDecodeError):
-                continue
-            err.print("      " + line, markup=False, highlight=False, soft_wrap=True)
-            err.print("      " + " " * (d.col - 1) + "^", markup=False, highlight=False)
+        _print_problem(problem, details[i] if i < len(details) else None)
 
 
 @mapper_app.command("test")

@@ -235,6 +235,8 @@ class _Compiler:
         self.cur: dict[str, int] = {}
         self.old: dict[str, int] = {}
         self.col_types: dict[str, SqlType] = {}
+        self.where_cols: set[str] = set()
+        self.in_where = False
         self.problems: list[Problem] = []
 
     # -- plumbing --
@@ -375,9 +377,12 @@ class _Compiler:
                     if ref.table and self.norm(ref.args["table"]) == OLD:
                         self.fail(ref, "old.* cannot be used in WHERE: membership is decided by each row image "
                                        "on its own (use old.* in the select list to derive transitions)")
+                self.in_where = True
                 where = self.condition(w.this, "WHERE")
             except _Fail as f:
                 self.problems.append(f.problem)
+            finally:
+                self.in_where = False
         return outputs, where
 
     def norm(self, ident: exp.Expr | str | None) -> str:
@@ -470,6 +475,8 @@ class _Compiler:
         slots = self.old if is_old else self.cur
         i = slots.setdefault(col.name, len(slots))
         self.col_types[col.name] = col.type
+        if self.in_where:
+            self.where_cols.add(col.name)
         return Expr(f"{'o' if is_old else 'n'}{i}", col.type, old=is_old)
 
     def x_Literal(self, node: exp.Literal) -> Expr:
@@ -1556,9 +1563,11 @@ class _Compiler:
 
     def build(self, outputs: list[tuple[OutputColumn, Expr]], where: Expr | None) -> tuple[str, EvalFn, ProjectFn]:
         assert self.table is not None
+        # WHERE first, on only the columns it reads: a row outside the filter decodes nothing else.
+        where_lines: list[str] = []
         lines: list[str] = []
         for name, i in sorted(self.cur.items(), key=lambda kv: kv[1]):
-            lines.extend(self.load(f"n{i}", "d", name))
+            (where_lines if name in self.where_cols else lines).extend(self.load(f"n{i}", "d", name))
         if self.old:
             lines.append("    if od is None:")
             lines.append("        " + " = ".join(f"o{i}" for i in self.old.values()) + " = None")
@@ -1572,10 +1581,11 @@ class _Compiler:
                 code = f"(None if (b_ := {code}) is None else int(b_))"
             values.append(code)
         tuple_code = "(" + "".join(v + ", " for v in values) + ")"
-        head = "def {name}(d, od):\n" + ("\n".join(lines) + "\n" if lines else "")
         where_line = f"    if {where.code} is not True:\n        return None\n" if where is not None else ""
-        src = (head.format(name="evaluate") + where_line + f"    return {tuple_code}\n\n"
-               + head.format(name="project") + f"    return {tuple_code}\n")
+        src = ("def evaluate(d, od):\n" + "".join(x + "\n" for x in where_lines) + where_line
+               + "".join(x + "\n" for x in lines) + f"    return {tuple_code}\n\n"
+               + "def project(d, od):\n" + "".join(x + "\n" for x in where_lines + lines)
+               + f"    return {tuple_code}\n")
         ns = dict(self.ns)
         exec(compile(src, f"<mapping {self.file}>", "exec"), ns)
         return src, ns["evaluate"], ns["project"]

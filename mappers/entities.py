@@ -5,8 +5,9 @@ time `check_select_list` compares the mapping's select list with the model: ever
 field (with a did-you-mean), every required field must be selected, and each column's SQL type must
 fit the field's type (text for str, exact numbers for Decimal, integers for int, dates, timestamps,
 booleans) -- a mismatch is a mapping error at the column, with the CAST that would fix it. Per event,
-`validate` checks the values (e.g. a required field that is NULL in this row) and returns the JSON-
-ready dict. `SCHEMA_VERSION` is part of each event's ``dataschema``; `export_schemas` writes the JSON
+a single-table mapping then only checks what the types cannot say (`field_converter`: a required field
+that is NULL in this row, a non-finite amount); `validate` (pydantic, per event) is for multi-table
+mappings, whose values come from the source's own query, and returns the JSON-ready dict. `SCHEMA_VERSION` is part of each event's ``dataschema``; `export_schemas` writes the JSON
 Schemas (``cdc schema export``).
 
 Versioning: a change that can break a consumer (a removed or retyped field, a new required field)
@@ -33,7 +34,8 @@ from cdc.errors import Permanent
 from mappers.errors import Problem, did_you_mean
 from mappers.sqltypes import Dialect, SqlType
 
-__all__ = ["ENTITIES", "Entity", "EntityError", "check_select_list", "entity_named", "export_schemas"]
+__all__ = ["ENTITIES", "Entity", "EntityError", "check_select_list", "entity_named", "export_schemas",
+           "field_converter", "validate"]
 
 
 def _plain(d: Decimal) -> str:
@@ -244,6 +246,36 @@ def check_select_list(model: type[Entity], columns: Sequence[tuple[str, SqlType,
             problems.append(Problem(file, first[2], first[3], f"{model.__name__} requires field '{fname}': add it "
                                     "to the select list"))
     return sorted(problems, key=lambda p: (p.line, p.col))
+
+
+def _amount(d: Any) -> str:
+    if d.__class__ is int:
+        return str(d)
+    if not d.is_finite():
+        raise EntityError(f"an amount is {d}: Input should be a finite number")
+    return format(d, "f")
+
+
+def _bool01(v: Any) -> bool:
+    if v == 0 or v == 1:
+        return bool(v)
+    raise EntityError(f"a boolean is {v!r}: Input should be a valid boolean (0 or 1)")
+
+
+def field_converter(model: type[Entity], name: str, t: SqlType) -> tuple[Any, bool]:
+    """How a select-list value of type `t` becomes the JSON value of field `name`, for a select list that
+    `check_select_list` accepted: (a function, or None when orjson writes the value as pydantic would;
+    whether the field is required, i.e. NULL is an error). Replaces per-event pydantic validation: the
+    types are checked at load, only NULLs in required fields and values outside a type's range (a
+    non-finite amount, a MySQL boolean other than 0/1) are checked per event."""
+    f = model.model_fields[name]
+    base = _base(f.annotation)
+    conv: Any = None
+    if base is Decimal and t.kind in ("dec", "int"):
+        conv = _amount
+    elif base is bool and t.kind == "int":
+        conv = _bool01
+    return conv, f.is_required()
 
 
 def validate(model: type[Entity], data: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,11 @@
-"""`make demo`: the bridge on the embedded default against a local legacy ERP database.
+"""`make demo`: the bridge on the embedded default against local legacy ERP databases.
 
-Starts a private PostgreSQL 15 (installing Debian's package if needed) holding the sample M3-style
-schema of config/demo/erp_schema.sql, runs `cdc run` with the example connector files (snapshot, then
-streaming into a FileStreamSink file), plays some ERP activity, and prints each change as it arrives.
-Everything lives in a temp dir and is removed at the end; Ctrl-C stops early and still cleans up.
+Starts a private PostgreSQL 15 holding the sample M3-style schema of config/demo/erp_schema.sql, runs
+`cdc run` with the example connector files (snapshot, then streaming into a FileStreamSink file), plays
+some ERP activity, and prints each change as it arrives. Then the same against a private MariaDB 10.11
+holding config/demo/erp_schema_mariadb.sql, with config/examples/erp-mariadb.json (binlog capture).
+Debian's packages are installed if needed. Everything lives in temp dirs and is removed at the end;
+Ctrl-C stops early and still cleans up. `python -m scripts.demo [postgres|mariadb]` runs one of them.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from tests.servers.mariadb import MariaDbServer
 from tests.servers.postgres import PgServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +49,8 @@ ACTIVITY = [
     ("customer renumbered (primary key change)",
      "UPDATE m3.ocusma SET okcuno = 'C10003' WHERE okcono = 100 AND okcuno = 'C00003'"),
 ]
+# The same activity on the MariaDB copy of the schema (database erp, no schema qualifier).
+MY_ACTIVITY = [(title, stmt.replace("m3.", "").replace("now()", "now(6)")) for title, stmt in ACTIVITY]
 
 
 def show(events: list[dict[str, object]]) -> None:
@@ -56,17 +62,53 @@ def show(events: list[dict[str, object]]) -> None:
         src = ev["source"]
         assert isinstance(src, dict)
         row = ev["after"] or ev["before"]
-        table.add_row(names.get(str(ev["op"]), str(ev["op"])), f"{src['schema']}.{src['table']}",
+        table.add_row(names.get(str(ev["op"]), str(ev["op"])), f"{src.get('schema', src['db'])}.{src['table']}",
                       json.dumps(row, ensure_ascii=False)[:110])
     console.print(table)
 
 
-def main() -> int:
-    work = Path(tempfile.mkdtemp(prefix="cdc-demo-"))
-    console.rule("[bold]ERP change-data-capture bridge: demo")
+def run_bridge(work: Path, src: dict[str, object], env: dict[str, str],
+               activity: list[tuple[str, str]], execute: Callable[[list[str]], None]) -> int:
+    """Run `cdc run` with `src` and the example file sink, play `activity`, show each change."""
+    sink = json.loads((ROOT / "config/connectors/erp-file-sink.json").read_text())
+    prefix = str(src["config"]["topic.prefix"])  # type: ignore[index]
+    out = work / "out" / "erp-changes.jsonl"
+    sink["config"]["file"] = str(out)
+    sink["config"]["topics.regex"] = f"{prefix}\\..*"
+    (work / "source.json").write_text(json.dumps(src, indent=2))
+    (work / "erp-file-sink.json").write_text(json.dumps(sink, indent=2))
+    cmd = [sys.executable, "-m", "cdc.cli", "run", "--data-dir", str(work / "data"),
+           str(work / "source.json"), str(work / "erp-file-sink.json")]
+    console.print(f"[dim]$ cdc run --data-dir {work / 'data'} source.json erp-file-sink.json[/]")
+    proc = subprocess.Popen(cmd, env={**os.environ, **env, "PYTHONPATH": str(ROOT)})
+    try:
+        seen = wait_lines(out, 0, 6, proc)   # the six seeded rows
+        console.print("[bold]initial snapshot[/] (op r):")
+        show(seen)
+        total = len(seen)
+        for title, stmt in activity:
+            console.print(f"\n[bold cyan]ERP:[/] {title}")
+            execute(stmt.split(";"))
+            expected = stmt.count(";") + 1 + (stmt.count("),(") if "ooline" in stmt else 0)
+            if "okcuno = 'C10003'" in stmt:
+                expected = 2  # delete of the old key, then create of the new one (tombstone not in file)
+            new = wait_lines(out, total, expected, proc)
+            total += len(new)
+            show(new)
+        console.print(f"\n[green]{total} change events in {out}[/] (Debezium envelope, one per line)")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        console.print(f"bridge stopped cleanly (exit {proc.returncode})")
+        return 0 if proc.returncode == 0 else 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def postgres_demo(work: Path) -> int:
+    console.rule("[bold]PostgreSQL 15: logical replication (pgoutput)")
     console.print("starting a private PostgreSQL 15 with a sample legacy ERP schema ...")
     srv = PgServer.start()
-    proc: subprocess.Popen[bytes] | None = None
     try:
         with psycopg.connect(srv.dsn(), autocommit=True) as c:
             c.execute("CREATE DATABASE erp")
@@ -74,42 +116,49 @@ def main() -> int:
             c.execute((ROOT / "config/demo/erp_schema.sql").read_text())
         src = json.loads((ROOT / "config/connectors/erp-postgres.json").read_text())
         src["config"].update({"database.port": str(srv.port), "database.user": "postgres"})
-        sink = json.loads((ROOT / "config/connectors/erp-file-sink.json").read_text())
-        out = work / "out" / "erp-changes.jsonl"
-        sink["config"]["file"] = str(out)
-        (work / "erp-postgres.json").write_text(json.dumps(src, indent=2))
-        (work / "erp-file-sink.json").write_text(json.dumps(sink, indent=2))
-        env = {**os.environ, "ERP_PG_PASSWORD": "demo-secret", "PYTHONPATH": str(ROOT)}
-        cmd = [sys.executable, "-m", "cdc.cli", "run", "--data-dir", str(work / "data"),
-               str(work / "erp-postgres.json"), str(work / "erp-file-sink.json")]
-        console.print(f"[dim]$ cdc run --data-dir {work / 'data'} erp-postgres.json erp-file-sink.json[/]")
-        proc = subprocess.Popen(cmd, env=env)
-        seen = wait_lines(out, 0, 6, proc)   # the six seeded rows of erp_schema.sql
-        console.print("[bold]initial snapshot[/] (op r):")
-        show(seen)
-        total = len(seen)
-        with psycopg.connect(srv.dsn("erp"), autocommit=True) as c:
-            for title, stmt in ACTIVITY:
-                console.print(f"\n[bold cyan]ERP:[/] {title}")
-                with c.transaction():
-                    for s in stmt.split(";"):
-                        c.execute(s)
-                expected = stmt.count(";") + 1 + (stmt.count("),(") if "ooline" in stmt else 0)
-                if "okcuno = 'C10003'" in stmt:
-                    expected = 2  # delete of the old key, then create of the new one (tombstone not in file)
-                new = wait_lines(out, total, expected, proc)
-                total += len(new)
-                show(new)
-        console.print(f"\n[green]{total} change events in {out}[/] (Debezium envelope, one per line)")
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        console.print(f"bridge stopped cleanly (exit {proc.returncode}); the demo's files are removed now")
-        return 0 if proc.returncode == 0 else 1
+
+        def execute(statements: list[str]) -> None:
+            with psycopg.connect(srv.dsn("erp"), autocommit=True) as c, c.transaction():
+                for stmt in statements:
+                    c.execute(stmt)
+        return run_bridge(work, src, {"ERP_PG_PASSWORD": "demo-secret"}, ACTIVITY, execute)
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
         srv.destroy()
-        shutil.rmtree(work, ignore_errors=True)
+
+
+def mariadb_demo(work: Path) -> int:
+    console.rule("[bold]MariaDB 10.11: row binlog")
+    console.print("starting a private MariaDB 10.11 with the same ERP schema ...")
+    srv = MariaDbServer.start()
+    try:
+        srv.execute(None, "CREATE DATABASE erp")
+        srv.execute("erp", *[s for s in (ROOT / "config/demo/erp_schema_mariadb.sql").read_text().split(";\n")
+                             if s.strip()])
+        src = json.loads((ROOT / "config/examples/erp-mariadb.json").read_text())
+        src["config"].update({"database.port": str(srv.port), "database.user": srv.user})
+
+        def execute(statements: list[str]) -> None:
+            with srv.connect("erp", autocommit=False) as c, c.cursor() as cur:
+                for stmt in statements:
+                    cur.execute(stmt)
+                c.commit()
+        return run_bridge(work, src, {"ERP_MY_PASSWORD": srv.password}, MY_ACTIVITY, execute)
+    finally:
+        srv.destroy()
+
+
+def main() -> int:
+    which = sys.argv[1:] or ["postgres", "mariadb"]
+    console.rule("[bold]ERP change-data-capture bridge: demo")
+    status = 0
+    for name in which:
+        work = Path(tempfile.mkdtemp(prefix="cdc-demo-"))
+        try:
+            status |= {"postgres": postgres_demo, "mariadb": mariadb_demo}[name](work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    console.print("the demo's files are removed now")
+    return status
 
 
 def wait_lines(path: Path, skip: int, at_least: int, proc: subprocess.Popen[bytes]) -> list[dict[str, object]]:

@@ -4,16 +4,19 @@ The cursor moves only after the sink returned, i.e. after the data is acknowledg
 written, flushed and fsynced). A crash between the two re-delivers the last batch: at-least-once.
 Journal reads and sink writes run in worker threads so the capture side keeps its event loop.
 
-With a mapping (``mapper.sql``), each batch is mapped first (`RecordMapper`, pure and synchronous,
-in the same worker thread): the sink receives the business events -- CloudEvents -- each carrying the
+With a mapping (``mapper.sql``), each batch is mapped first (`RecordMapper.map_batch`, synchronous,
+in a worker thread): the sink receives the business events -- CloudEvents -- each carrying the
 journal seq of the change it came from, and the cursor still moves to the batch's last record, also
-past changes that mapped to nothing (rows outside the mapping's WHERE, other tables).
+past changes that mapped to nothing (rows outside the mapping's WHERE, other tables). A single-table
+mapping is pure; a multi-table one re-reads the affected business objects from the source (one
+read-only query per batch), which is why the whole batch is handed over at once.
 
 Failure story: a row the mapping cannot evaluate raises `Permanent` (MappingRuntimeError) naming
 the row: the loop ends and the run stops, as with errors.tolerance=none. A `Transient` error of the
-sink (a full disk, a lock) is retried with exponential backoff and jitter, forever, with a warning
-each time; the same batch is delivered again (the file sink cuts a partial write back first).
-Anything else ends the loop with the error, and the runner stops the run.
+sink (a full disk, a lock) or of a multi-table mapping's source query (the source restarting) is
+retried with exponential backoff and jitter, forever, with a warning each time; the same batch is
+mapped and delivered again (the file sink cuts a partial write back first). Anything else ends the
+loop with the error, and the runner stops the run.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from cdc.errors import Transient
 from cdc.journal.sqlite import SqliteJournal
-from cdc.types import ChangeEvent, JournalRecord
+from cdc.types import JournalRecord
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +47,14 @@ class BatchSink(Protocol):
 
 
 class RecordMapper(Protocol):
-    def map(self, record: JournalRecord) -> Sequence[ChangeEvent]:
-        """The business events of one change (pure, synchronous); [] when it maps to nothing."""
+    def map_batch(self, records: Sequence[JournalRecord]) -> list[JournalRecord]:
+        """The business events of a batch of changes, in order, each with the seq of the change it came
+        from; [] when nothing maps. Blocking (a multi-table mapping queries the source)."""
         ...
 
-
-def map_batch(mapper: RecordMapper, records: list[JournalRecord]) -> list[JournalRecord]:
-    """The mapped events of a batch, each with the seq of its source record."""
-    out: list[JournalRecord] = []
-    for r in records:
-        for e in mapper.map(r):
-            out.append(JournalRecord(r.seq, e.topic, e.key, e.value))
-    return out
+    def close(self) -> None:
+        """Release what the mapper holds (a source connection); idempotent."""
+        ...
 
 
 def _warn(name: str) -> Callable[[RetryCallState], None]:
@@ -63,6 +62,11 @@ def _warn(name: str) -> Callable[[RetryCallState], None]:
         err = state.outcome.exception() if state.outcome is not None else None
         log.warning("sink %s: %s; retrying the batch (attempt %d)", name, err, state.attempt_number)
     return warn
+
+
+def _retrying(name: str) -> AsyncRetrying:
+    return AsyncRetrying(retry=retry_if_exception_type(Transient), reraise=True,
+                         wait=wait_exponential_jitter(initial=0.5, max=30), before_sleep=_warn(name))
 
 
 @dataclass
@@ -87,10 +91,12 @@ async def run_delivery(name: str, journal: SqliteJournal, sink: BatchSink, topic
             wake.clear()
             records = await asyncio.to_thread(reader.read, topics, cursor, BATCH)
             if records:
-                batch = records if mapper is None else await asyncio.to_thread(map_batch, mapper, records)
-                async for attempt in AsyncRetrying(retry=retry_if_exception_type(Transient), reraise=True,
-                                                   wait=wait_exponential_jitter(initial=0.5, max=30),
-                                                   before_sleep=_warn(name)):
+                batch = records
+                if mapper is not None:
+                    async for attempt in _retrying(name):
+                        with attempt:
+                            batch = await asyncio.to_thread(mapper.map_batch, records)
+                async for attempt in _retrying(name):
                     with attempt:
                         await asyncio.to_thread(sink.deliver, batch)
                 cursor = records[-1].seq
@@ -106,3 +112,5 @@ async def run_delivery(name: str, journal: SqliteJournal, sink: BatchSink, topic
                 await asyncio.wait_for(wake.wait(), 1.0)
     finally:
         await asyncio.to_thread(sink.close)
+        if mapper is not None:
+            await asyncio.to_thread(mapper.close)

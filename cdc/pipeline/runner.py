@@ -102,6 +102,9 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     sources = [c for c in connectors if isinstance(c, PostgresSourceConfig | BinlogSourceConfig)]
     sinks = [c for c in connectors if isinstance(c, FileStreamSinkConfig)]
+    # Mappings are compiled against the sources' live catalogs before capture starts: a bad mapping
+    # (all its problems, with file, line and column) stops the run before anything is captured.
+    mappers = [await asyncio.to_thread(sink_mapper, scfg, sources) for scfg in sinks]
     stats = RunStats()
     journal = SqliteJournal(data_dir / "journal.db")
     wakes = [asyncio.Event() for _ in sinks]
@@ -118,19 +121,9 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
         source_tasks.append(asyncio.create_task(
             _supervise_source(cfg, journal, data_dir, wakes, stop_at_end, st), name=f"source-{cfg.name}"))
     sink_tasks = []
-    for scfg, wake in zip(sinks, wakes, strict=True):
+    for scfg, wake, mapper in zip(sinks, wakes, mappers, strict=True):
         ds = stats.delivery[scfg.name] = DeliveryStats()
         sink = FileStreamSink(Path(scfg.file))
-        # A mapping is compiled against the source's live catalog before anything runs: its errors
-        # (all of them, with file, line and column) stop the run as configuration errors.
-        try:
-            mapper = await asyncio.to_thread(sink_mapper, scfg, sources)
-        except BaseException:
-            for t in source_tasks:  # already started above: stop them before reporting the mapping
-                t.cancel()
-            await asyncio.gather(*source_tasks, return_exceptions=True)
-            journal.close()
-            raise
         sink_tasks.append(asyncio.create_task(
             run_delivery(scfg.name, journal, sink, scfg.topic_pattern(), wake, finished, ds, mapper=mapper),
             name=f"sink-{scfg.name}"))

@@ -87,6 +87,7 @@ from datetime import time as _time
 from decimal import Decimal
 from typing import Any, Final, Literal
 
+import orjson
 from pymysqlreplication.json_binary import parse_json
 
 from cdc.readers.mysqlschema import ColumnDef, TableSchema
@@ -888,8 +889,13 @@ class _Compiler:
 # ------------------------------------------------------------------------------------- row decoder
 
 Row = dict[str, Any]
+JsonRow = tuple[bytes, bytes | None]                             # (image JSON, key JSON | None)
+JsonPair = tuple[bytes, bytes, bytes | None, bytes | None]       # (before, after, old key, new key)
 _RowsFn = Callable[[bytes, int, int], list[Row]]
 _PairsFn = Callable[[bytes, int, int], list[tuple[Row, Row]]]
+_JsonRowsFn = Callable[[bytes, int, int], list[JsonRow]]
+_JsonPairsFn = Callable[[bytes, int, int], list[JsonPair]]
+_Spec = tuple[tuple[int, int, int, int, Any, Any], ...]
 
 
 class _Overrun(Exception):
@@ -912,22 +918,29 @@ def _present(bitmap: bytes | None, ncols: int) -> tuple[int, ...]:
 
 
 class RowDecoder:
-    """Decodes the rows of one table's rows events into {column: Debezium JSON-ready value} dicts.
+    """Decodes the rows of one table's rows events into {column: Debezium JSON-ready value} dicts, or
+    straight into their JSON text.
 
     Built once per table map: `schema` is the table's definition, `columns` the table map's columns
     (`binlog_columns`), `included[i]` says whether column i is emitted (None: all; the others are still
-    read past). The `data, pos, end` of an event come from `event_span`; `present` is the event's
-    columns-present bitmap (`columns_present_bitmap`, and `columns_present_bitmap2` for the after image
-    of an update; None: all columns). Dicts hold the included columns present in the image, in table
-    order. The decoding function of each image shape is made on first use and cached. `native`: None
-    uses the C extension where it is built, False the pure-Python twin, True requires the extension.
+    read past), `key` names the columns of the event key (the primary key's included columns, in key
+    order; empty: a keyless table). The `data, pos, end` of an event come from `event_span`; `present`
+    is the event's columns-present bitmap (`columns_present_bitmap`, and `columns_present_bitmap2` for
+    the after image of an update; None: all columns). Dicts hold the included columns present in the
+    image, in table order. The `*_json` methods give, per row, exactly the bytes `orjson.dumps` gives for
+    that dict and for its key dict {key column: value} (None without key columns), as exact-size bytes
+    (they are kept with their event); an image that lacks a key column (binlog_row_image not FULL)
+    raises ValueError there. The decoding function of each image shape is made on first use and cached.
+    `native`: None uses the C extension where it is built, False the pure-Python twin, True requires the
+    extension.
     """
 
-    __slots__ = ("_compiler", "_included", "_native", "_ncols", "_pairs", "_readers", "_rows", "_spec", "_where",
-                 "modes", "schema")
+    __slots__ = ("_compiler", "_included", "_jspec", "_key", "_key_names", "_native", "_ncols", "_pairs",
+                 "_pairs_json", "_readers", "_rows", "_rows_json", "_spec", "_where", "modes", "schema")
 
     def __init__(self, schema: TableSchema, columns: Sequence[BinlogColumn], modes: MyEncodingModes,
-                 included: Sequence[bool] | None = None, *, native: bool | None = None) -> None:
+                 included: Sequence[bool] | None = None, *, key: Sequence[str] = (),
+                 native: bool | None = None) -> None:
         where = f"{schema.db}.{schema.table}"
         if len(columns) != len(schema.columns):
             raise ValueError(f"{where}: the binlog has {len(columns)} columns but the schema {len(schema.columns)}; "
@@ -939,15 +952,24 @@ class RowDecoder:
         self._where = where
         self._ncols = len(columns)
         self._included = tuple(True for _ in columns) if included is None else tuple(bool(x) for x in included)
+        index = {n: i for i, n in enumerate(schema.names)}
+        for name in key:
+            if name not in index or not self._included[index[name]]:
+                raise ValueError(f"{where}: key column {name!r} is not an included column of the table")
+        self._key_names = tuple(key)
+        self._key = tuple(index[n] for n in key)
         self._compiler = _Compiler(schema, columns, modes)
         self._rows: dict[bytes | None, _RowsFn] = {}
         self._pairs: dict[tuple[bytes | None, bytes | None], _PairsFn] = {}
+        self._rows_json: dict[bytes | None, _JsonRowsFn] = {}
+        self._pairs_json: dict[tuple[bytes | None, bytes | None], _JsonPairsFn] = {}
         self._readers: list[Callable[[bytes, int], tuple[Any, int]]] = []
         if native and _myspeed is None:
             raise ValueError("the C extension cdc.readers._myspeed is not built")
         # native=False: the pure-Python twin (tests compare the two; also the fallback without a compiler)
         self._native = _myspeed is not None if native is None else native
-        self._spec: tuple[tuple[int, int, int, int, Any, str | None], ...] | None = None
+        self._spec: _Spec | None = None
+        self._jspec: _Spec | None = None
 
     # -- public
 
@@ -962,12 +984,28 @@ class RowDecoder:
     def update_rows(self, data: bytes, pos: int, end: int, present_before: bytes | None = None,
                     present_after: bytes | None = None) -> list[tuple[Row, Row]]:
         """(before, after) pairs of an UPDATE_ROWS event."""
+        return self._decode_pairs(data, pos, end, present_before, present_after)
+
+    def write_rows_json(self, data: bytes, pos: int, end: int, present: bytes | None = None) -> list[JsonRow]:
+        """(after image JSON, key JSON | None) of each row of a WRITE_ROWS event."""
+        return self._encode(data, pos, end, present)
+
+    def delete_rows_json(self, data: bytes, pos: int, end: int, present: bytes | None = None) -> list[JsonRow]:
+        """(before image JSON, key JSON | None) of each row of a DELETE_ROWS event."""
+        return self._encode(data, pos, end, present)
+
+    def update_rows_json(self, data: bytes, pos: int, end: int, present_before: bytes | None = None,
+                         present_after: bytes | None = None) -> list[JsonPair]:
+        """(before JSON, after JSON, old key JSON | None, new key JSON | None) of each row of an UPDATE_ROWS
+        event."""
         key = (self._full(present_before), self._full(present_after))
-        fn = self._pairs.get(key)
+        fn = self._pairs_json.get(key)
         if fn is None:
             before, after = _present(key[0], self._ncols), _present(key[1], self._ncols)
-            fn = self._pairs[key] = (self._native_fn(before, after) if self._native
-                                     else self._compile_pairs(before, after))
+            self._check_key(before)
+            self._check_key(after)
+            fn = self._pairs_json[key] = (self._native_json_fn(before, after) if self._native
+                                          else self._twin_pairs_json(key))
         try:
             return fn(data, pos, end)
         except Exception as e:  # any failure of the compiled code: find and name the culprit
@@ -996,6 +1034,70 @@ class RowDecoder:
             return fn(data, pos, end)
         except Exception as e:  # any failure of the compiled code: find and name the culprit
             raise self._explain(data, pos, end, [key], e) from e
+
+    def _decode_pairs(self, data: bytes, pos: int, end: int, present_before: bytes | None,
+                      present_after: bytes | None) -> list[tuple[Row, Row]]:
+        key = (self._full(present_before), self._full(present_after))
+        fn = self._pairs.get(key)
+        if fn is None:
+            before, after = _present(key[0], self._ncols), _present(key[1], self._ncols)
+            fn = self._pairs[key] = (self._native_fn(before, after) if self._native
+                                     else self._compile_pairs(before, after))
+        try:
+            return fn(data, pos, end)
+        except Exception as e:  # any failure of the compiled code: find and name the culprit
+            raise self._explain(data, pos, end, [key[0], key[1]], e) from e
+
+    def _encode(self, data: bytes, pos: int, end: int, present: bytes | None) -> list[JsonRow]:
+        key = self._full(present)
+        fn = self._rows_json.get(key)
+        if fn is None:
+            cols = _present(key, self._ncols)
+            self._check_key(cols)
+            fn = self._rows_json[key] = self._native_json_fn(cols, None) if self._native else self._twin_json(key)
+        try:
+            return fn(data, pos, end)
+        except Exception as e:  # any failure of the compiled code: find and name the culprit
+            raise self._explain(data, pos, end, [key], e) from e
+
+    def _check_key(self, cols: Sequence[int]) -> None:
+        missing = [self.schema.names[i] for i in self._key if i not in cols]
+        if missing:
+            raise ValueError(f"{self._where}: a row image lacks the key column {missing[0]!r}; keyed events need "
+                             "whole row images (binlog_row_image=FULL)")
+
+    def _key_dict(self) -> Callable[[Row], Row] | None:
+        names = self._key_names
+        if not names:
+            return None
+
+        def key(row: Row) -> Row:
+            return {n: row[n] for n in names}
+        return key
+
+    # The pure-Python twins of the JSON path: orjson of the dict path's rows. `b"%b" %` copies orjson's
+    # result to an exact-size bytes (orjson's own keeps a ~4 KiB buffer, and these are kept with events).
+
+    def _twin_json(self, shape: bytes | None) -> _JsonRowsFn:
+        dumps, key = orjson.dumps, self._key_dict()
+
+        def rows(d: bytes, p: int, end: int) -> list[JsonRow]:
+            decoded = self._decode(d, p, end, shape)
+            if key is None:
+                return [(b"%b" % dumps(r), None) for r in decoded]
+            return [(b"%b" % dumps(r), b"%b" % dumps(key(r))) for r in decoded]
+        return rows
+
+    def _twin_pairs_json(self, shape: tuple[bytes | None, bytes | None]) -> _JsonPairsFn:
+        dumps, key = orjson.dumps, self._key_dict()
+
+        def pairs(d: bytes, p: int, end: int) -> list[JsonPair]:
+            decoded = self._decode_pairs(d, p, end, *shape)
+            if key is None:
+                return [(b"%b" % dumps(b), b"%b" % dumps(a), None, None) for b, a in decoded]
+            return [(b"%b" % dumps(b), b"%b" % dumps(a), b"%b" % dumps(key(b)), b"%b" % dumps(key(a)))
+                    for b, a in decoded]
+        return pairs
 
     def _image_lines(self, cols: Sequence[int], out: str) -> list[str]:
         """Code (unindented) reading one row image of the columns `cols` at p into the dict `out`."""
@@ -1076,10 +1178,11 @@ class RowDecoder:
         fn: _PairsFn = self._exec(src, "pairs")
         return fn
 
-    def _native_fn(self, cols: Sequence[int], cols2: Sequence[int] | None) -> Callable[[bytes, int, int], Any]:
+    def _native_spec(self) -> _Spec:
+        """decode_rows' spec: (kind, a, b, c, obj, name) per column (_myspeed.c)."""
         if self._spec is None:
             comp = self._compiler
-            spec: list[tuple[int, int, int, int, Any, str | None]] = []
+            spec: list[tuple[int, int, int, int, Any, Any]] = []
             for i, name in enumerate(self.schema.names):
                 if not self._included[i]:
                     pl = comp.skips[i]
@@ -1088,11 +1191,38 @@ class RowDecoder:
                 entry = comp.native(i)
                 spec.append((*entry, name) if entry else (K_FALLBACK, 0, 0, 0, self._reader(i), name))
             self._spec = tuple(spec)
-        decode, spec_, c1 = _myspeed.decode_rows, self._spec, tuple(cols)
+        return self._spec
+
+    def _native_json_spec(self) -> _Spec:
+        """encode_rows' spec: decode_rows' with the JSON of what it writes as is (labels, ENUM members,
+        the values of zero dates) in place of the Python values."""
+        if self._jspec is None:
+            dumps = orjson.dumps
+            spec: list[tuple[int, int, int, int, Any, Any]] = []
+            for kind, a, b, c, obj, name in self._native_spec():
+                if kind == K_ENUM:
+                    obj = tuple(dumps(m) for m in obj)
+                elif kind in (K_DATE, K_DATETIME2, K_TIMESTAMP2):
+                    obj = dumps(obj)
+                spec.append((kind, a, b, c, obj, None if name is None else dumps(name) + b":"))
+            self._jspec = tuple(spec)
+        return self._jspec
+
+    def _native_fn(self, cols: Sequence[int], cols2: Sequence[int] | None) -> Callable[[bytes, int, int], Any]:
+        decode, spec, c1 = _myspeed.decode_rows, self._native_spec(), tuple(cols)
         c2 = None if cols2 is None else tuple(cols2)
 
         def native(d: bytes, p: int, end: int) -> Any:
-            return decode(d, p, end, spec_, c1, c2)
+            return decode(d, p, end, spec, c1, c2)
+        return native
+
+    def _native_json_fn(self, cols: Sequence[int], cols2: Sequence[int] | None) -> Callable[[bytes, int, int], Any]:
+        encode, spec, c1, keys, dumps = _myspeed.encode_rows, self._native_json_spec(), tuple(cols), self._key, \
+            orjson.dumps
+        c2 = None if cols2 is None else tuple(cols2)
+
+        def native(d: bytes, p: int, end: int) -> Any:
+            return encode(d, p, end, spec, c1, c2, keys, dumps)
         return native
 
     # -- error reports: walk the event again one value at a time

@@ -5,20 +5,26 @@ Row bytes are built here by hand following the server's formats (MySQL's decimal
 my_datetime_packed_to_binary, my_time_packed_to_binary, my_timestamp_to_binary; the JSONB layout), with a
 few values as a real MariaDB logged them; tests/unit/fixtures/mariadb-binlog-rows.json holds whole events
 captured from MariaDB 10.11 with the values the server returned for them. Every decoding test runs on
-both paths (`native`): the compiled Python twin and, where it is built, the C extension.
+both paths (`native`): the compiled Python twin and, where it is built, the C extension. And every
+decoding in this module is checked against the JSON path (the `json_path_agrees` fixture): the
+`*_rows_json` methods must give exactly orjson's bytes of the dicts, keys included, or the same error.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import random
 import struct
+import sys
+from collections.abc import Callable, Iterator
 from decimal import Context, Decimal, localcontext
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 from pymysqlreplication.column import Column
 from pymysqlreplication.util.bytes import parse_decimal_from_bytes
@@ -186,6 +192,72 @@ def decode_one(col: ColumnDef, bcol: BinlogColumn, raw: bytes | None, mode: MyEn
     rows = dec.write_rows(data, 0, len(data), b"\x01")
     assert len(rows) == 1
     return rows[0][col.name]
+
+
+# ---------------------------------------------------------------------------------- the JSON path
+
+_KEY_LACKING = "lacks the key column"
+
+
+def _keyed(dec: RowDecoder) -> RowDecoder:
+    """The same decoder with an event key: its included columns in reverse order (order matters)."""
+    names = [n for n, inc in zip(dec.schema.names, dec._included, strict=True) if inc][::-1]
+    return RowDecoder(dec.schema, dec._compiler.columns, dec.modes, dec._included, key=names, native=dec._native)
+
+
+def _key_json(names: tuple[str, ...], row: dict[str, Any]) -> bytes | None:
+    return orjson.dumps({n: row[n] for n in names}) if names else None
+
+
+def _exact(*blobs: bytes | None) -> bool:
+    """Exact-size bytes: nothing beyond the value kept alive (orjson's own results keep ~4 KiB)."""
+    return all(b is None or sys.getsizeof(b) == sys.getsizeof(b"") + len(b) for b in blobs)
+
+
+def check_json_path(dec: RowDecoder, method: str, args: tuple[Any, ...], rows: Any) -> None:
+    """`dec`'s JSON method (and a keyed twin's) give orjson.dumps of the dict path's `rows`."""
+    for d in (dec, _keyed(dec)):
+        names = d._key_names
+        try:
+            got = getattr(d, method + "_json")(*args)
+        except ValueError as e:
+            # a partial image without the key columns: refused, naming one
+            assert names and _KEY_LACKING in str(e), e
+            images = [img for pair in rows for img in pair] if method == "update_rows" else rows
+            assert not images or any(n not in img for img in images for n in names)
+            continue
+        want: list[tuple[bytes | None, ...]]
+        if method == "update_rows":
+            want = [(orjson.dumps(b), orjson.dumps(a), _key_json(names, b), _key_json(names, a)) for b, a in rows]
+        else:
+            want = [(orjson.dumps(r), _key_json(names, r)) for r in rows]
+        assert got == want
+        assert all(_exact(*item) for item in got)
+
+
+@pytest.fixture(autouse=True)
+def json_path_agrees(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every write_rows/delete_rows/update_rows call of this module's tests also runs the JSON twin of
+    the call on the same decoder (and on a keyed copy): same bytes as orjson of the dicts, or, when the
+    dict path raises ValueError, the same error."""
+    def checked(method: str) -> Callable[..., Any]:
+        original = getattr(RowDecoder, method)
+
+        def call(self: RowDecoder, *args: Any) -> Any:
+            try:
+                rows = original(self, *args)
+            except ValueError as e:
+                with pytest.raises(ValueError) as got:
+                    getattr(self, method + "_json")(*args)
+                assert str(got.value) == str(e)
+                raise
+            check_json_path(self, method, args, rows)
+            return rows
+        return call
+
+    for method in ("write_rows", "delete_rows", "update_rows"):
+        monkeypatch.setattr(RowDecoder, method, checked(method))
+    yield
 
 
 # ---------------------------------------------------------------------------------- library glue
@@ -891,3 +963,121 @@ def test_native_true_requires_the_extension(monkeypatch: pytest.MonkeyPatch) -> 
     dec = RowDecoder(ORDERS, ORDERS_BIN, DEFAULT)  # falls back to the Python twin
     data = image(order(1))
     assert dec.write_rows(data, 0, len(data)) == [order_dict(1)]
+
+
+# ---------------------------------------------------------------------------------- JSON text
+
+
+def json_rows(dec: RowDecoder, values: list[list[bytes | None]]) -> list[tuple[bytes, bytes | None]]:
+    """write_rows_json of one row per entry of `values`, checked against orjson of the dicts (fixture)."""
+    data = b"".join(image(v) for v in values)
+    dec.write_rows(data, 0, len(data))  # the fixture compares the JSON path with the dict path here
+    return dec.write_rows_json(data, 0, len(data))
+
+
+@native_param
+def test_json_floats_are_orjson_text(native: bool) -> None:
+    """orjson's float text: the shortest round-trip digits, plain for 1e-5 <= |x| < 1e16, else 1.5e+16 /
+    1e-6; NaN and infinities (a column never holds them) as null."""
+    rnd = random.Random(5)
+    specials = [0.0, -0.0, 1.0, -1.5, 0.1, 1e-5, 9.999999999999999e-6, 1e-6, 1e16, 9999999999999998.0, 1e15,
+                123456789.125, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, math.nan, math.inf, -math.inf]
+    doubles = specials + [struct.unpack("<d", rnd.randbytes(8))[0] for _ in range(3000)] + [
+        rnd.uniform(-1, 1) * 10.0 ** rnd.randint(-12, 20) for _ in range(3000)]
+    schema = TableSchema("db", "t", (ColumnDef("g", "double"), ColumnDef("fmd", "float", 7, 2),
+                                     ColumnDef("f", "float")))
+    dec = RowDecoder(schema, [BinlogColumn(DOUBLE, size=8), BinlogColumn(FLOAT, size=4), BinlogColumn(FLOAT, size=4)],
+                     DEFAULT, native=native)
+    rows = json_rows(dec, [[struct.pack("<d", x), struct.pack("<f", x if abs(x) < 3e38 or x != x else 1.0),
+                            struct.pack("<f", x if abs(x) < 3e38 or x != x else 1.0)] for x in doubles])
+    assert rows[0][0] == b'{"g":0.0,"fmd":0.0,"f":0.0}'
+    assert [r[0].split(b",")[0] for r in rows[5:10]] == [b'{"g":0.00001', b'{"g":9.999999999999999e-6',
+                                                        b'{"g":1e-6', b'{"g":1e+16', b'{"g":9999999999999998.0']
+    assert rows[15][0].startswith(b'{"g":null')
+    # DECIMAL in 'double' mode, including unscaled values past 2^53 (one division is no longer exact: the
+    # correctly rounded quotient, here the double nearest 9007199254740.993); no negative zero
+    col, bcol = ColumnDef("d", "decimal", 18, 3), BinlogColumn(NEWDECIMAL, precision=18, decimals=3)
+    dec = RowDecoder(TableSchema("db", "t", (col,)), [bcol], MyEncodingModes(decimal="double"), native=native)
+    texts = ["999999999999999.999", "-999999999999999.999", "9007199254740.993", "0.001", "-0.000", "12.5"] + [
+        f"{rnd.choice(['', '-'])}{rnd.randrange(10 ** 15)}.{rnd.randrange(1000):03d}" for _ in range(500)]
+    got = json_rows(dec, [[dec_bin(t, 18, 3)] for t in texts])
+    assert got[2][0] == b'{"d":9007199254740.992}' and got[4][0] == b'{"d":0.0}'
+
+
+UTF8_CASES = [
+    bytes(range(128)), "\x7f\u2028\u2029é€😀\U0010ffff".encode(), b"",
+    b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xe0\x9f\xbf", b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xf0\x8f\xbf\xbf",
+    b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xff", b"\x80", b"\xe2\x82", b"ab\xf0\x9f\x98", b"\xe2\x28\xa1",
+    "\ud7ff\ue000\uffff".encode(),
+]
+
+
+@native_param
+def test_json_strings_escape_as_orjson_and_utf8_is_strict(native: bool) -> None:
+    """Control characters, quotes and backslashes escaped as orjson does, UTF-8 as is; invalid UTF-8
+    (overlong forms, surrogates, past U+10FFFF, truncated) refused as Python's codec refuses it."""
+    schema = TableSchema("db", "t", (ColumnDef("s", "varchar", charset="utf8mb4"),))
+    dec = RowDecoder(schema, [BinlogColumn(VARCHAR, max_length=2000)], DEFAULT, key=("s",), native=native)
+    rnd = random.Random(3)
+    pieces = [b"a", b'"', b"\\", b"\x00", b"\x1f", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\x80",
+              b"\xc3", b"\xed\xa0\x80", b"\xf4\x90\x80\x80"]
+    cases = UTF8_CASES + [b"".join(rnd.choice(pieces) for _ in range(rnd.randrange(8))) for _ in range(400)]
+    for raw in cases:
+        data = image([var(raw, 2)])
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            with pytest.raises(ValueError, match=r"^db\.t\.s \(varchar\): row 0 of the event: 'utf-8' codec"):
+                dec.write_rows_json(data, 0, len(data))
+            continue
+        want = orjson.dumps(text)
+        assert dec.write_rows_json(data, 0, len(data)) == [(b'{"s":' + want + b"}", b'{"s":' + want + b"}")]
+        assert dec.write_rows(data, 0, len(data)) == [{"s": text}]
+    assert json_rows(dec, [[var(b'a"b\\c\n\t\x01\x7f', 2)]])[0][0] == b'{"s":"a\\"b\\\\c\\n\\t\\u0001\x7f"}'
+
+
+@native_param
+def test_json_long_values(native: bool) -> None:
+    """Texts past the encoder's 4 KiB stack buffer and chunk, escapes and multi-byte characters across
+    its boundaries; a long binary in every mode."""
+    schema = TableSchema("db", "t", (ColumnDef("id", "int"), ColumnDef("t", "longtext", charset="utf8mb4"),
+                                     ColumnDef("b", "longblob")))
+    bcols = [BinlogColumn(LONG), BinlogColumn(BLOB, length_size=4), BinlogColumn(BLOB, length_size=4)]
+    texts = ["\x01" * 5000, "é" * 4097, "a" + "😀" * 3000, "x" * 4095 + "€" + "\n" * 3, "\"\\" * 9000]
+    modes: list[br.BinaryMode] = ["bytes", "hex", "base64-url-safe"]
+    for mode in modes:
+        dec = RowDecoder(schema, bcols, MyEncodingModes(binary=mode), key=("id",), native=native)
+        rows = json_rows(dec, [[struct.pack("<i", i), var(t.encode(), 4), var(bytes(range(256)) * 40, 4)]
+                               for i, t in enumerate(texts)])
+        assert [orjson.loads(r)["t"] for r, _ in rows] == texts
+        assert [k for _, k in rows] == [b'{"id":%d}' % i for i in range(len(texts))]
+
+
+@native_param
+def test_json_keys(native: bool) -> None:
+    """The key object: the key columns in key order, whatever the table order; None for a keyless table;
+    a key column must be an included column, and every image must hold it."""
+    rows = b"".join(image(order(i)) for i in (1, 7))
+    keyed = RowDecoder(ORDERS, ORDERS_BIN, DEFAULT, key=("status", "id"), native=native)
+    assert [k for _, k in keyed.write_rows_json(rows, 0, len(rows))] == [b'{"status":"paid","id":1}',
+                                                                        b'{"status":"paid","id":7}']
+    assert [k for _, k in keyed.delete_rows_json(rows, 0, len(rows))] == [b'{"status":"paid","id":1}',
+                                                                         b'{"status":"paid","id":7}']
+    keyless = RowDecoder(ORDERS, ORDERS_BIN, DEFAULT, native=native)
+    assert [k for _, k in keyless.write_rows_json(rows, 0, len(rows))] == [None, None]
+    pair = image(order(3)) + image(order(4, "shipped"))
+    by_id = RowDecoder(ORDERS, ORDERS_BIN, DEFAULT, key=("id",), native=native)
+    (before, after, old, new), = by_id.update_rows_json(pair, 0, len(pair))
+    assert (old, new) == (b'{"id":3}', b'{"id":4}')
+    assert (before, after) == (orjson.dumps(order_dict(3)), orjson.dumps(order_dict(4, "shipped")))
+    assert keyless.update_rows_json(pair, 0, len(pair))[0][2:] == (None, None)
+    with pytest.raises(ValueError, match=r"^erp\.orders: key column 'note' is not an included column"):
+        RowDecoder(ORDERS, ORDERS_BIN, DEFAULT, [True, True, True, True, False, True], key=("note",))
+    with pytest.raises(ValueError, match=r"^erp\.orders: key column 'nope' is not an included column"):
+        RowDecoder(ORDERS, ORDERS_BIN, DEFAULT, key=("nope",))
+    # binlog_row_image=MINIMAL: an update's after image without the primary key
+    partial = image([struct.pack("<q", 3)]) + image([var(b"shipped", 2)])
+    with pytest.raises(ValueError, match=r"^erp\.orders: a row image lacks the key column 'id'"):
+        by_id.update_rows_json(partial, 0, len(partial), b"\x01", b"\x04")
+    assert keyless.update_rows_json(partial, 0, len(partial), b"\x01", b"\x04") == [
+        (b'{"id":3}', b'{"status":"shipped"}', None, None)]
