@@ -1,4 +1,5 @@
-"""Micro benchmark of binlog row decoding alone: RowDecoder (C and pure Python) beside mysql-replication.
+"""Micro benchmark of binlog row decoding: RowDecoder (C and pure Python) beside mysql-replication, and
+the stream thread's whole per-row work (rows to Debezium envelopes) on the dict and JSON paths.
 
 A private MariaDB runs the workload of ../shared/bench/debezium on `orders(id bigint auto_increment
 primary key, customer_id int, status text, amount decimal(12,2), note text, updated_at timestamp(6))`:
@@ -9,7 +10,11 @@ shrinks it). Its binlog is then read with BinLogStreamReader, and:
   rows event, the protocol and event parsing around it excluded;
 - `RowDecoder (C)` and `RowDecoder (Python twin)`: the same events' row bytes (kept in memory by a
   first pass) decoded into Debezium-encoded dicts, under the default modes and with decimal.handling.mode
-  'precise'.
+  'precise';
+- `RowDecoder JSON`: the `*_rows_json` methods instead (row images and keys as JSON bytes);
+- `→ envelopes`: what the stream thread does per rows event, up to the records it buffers: the dict
+  path (dicts, `EnvelopeMaker.events`: orjson, ChangeEvents) against the JSON path (`*_rows_json`,
+  `EnvelopeMaker.events_json`, C or Python envelopes).
 
 Rows are row changes: an update's (before, after) pair is one row, as `len(ev.rows)` counts it. Each
 figure is the best of `--rounds` passes (the machine is shared; the best is the least disturbed), on one
@@ -22,14 +27,26 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from cdc.readers.binlogrows import NATIVE_AVAILABLE, MyEncodingModes, RowDecoder, binlog_columns, event_span
+from cdc.readers.binlogrows import (
+    NATIVE_AVAILABLE,
+    JsonPair,
+    JsonRow,
+    MyEncodingModes,
+    RowDecoder,
+    binlog_columns,
+    event_span,
+)
+from cdc.readers.mysqlevents import EnvelopeMaker, Origin
 from cdc.readers.mysqlschema import ColumnDef, TableSchema
+from cdc.readers.pgevents import key_function
 from tests.servers.mariadb import MariaDbServer
 
 N_INSERT, BATCH, N_UPDATE, N_DELETE = 200_000, 1_000, 50_000, 10_000
@@ -40,7 +57,7 @@ SCHEMA_COLUMNS = (ColumnDef("id", "bigint", nullable=False), ColumnDef("customer
                   ColumnDef("status", "text", charset="utf8mb4"), ColumnDef("amount", "decimal", 12, 2),
                   ColumnDef("note", "text", charset="utf8mb4"), ColumnDef("updated_at", "timestamp", 6))
 
-# (kind, data, pos, end, present, present2, columns)
+# (kind 'w'/'u'/'d', data, pos, end, present, present2, columns)
 Captured = tuple[str, bytes, int, int, bytes, bytes | None, Any]
 
 
@@ -81,7 +98,7 @@ def capture(srv: MariaDbServer, db: str, file: str, pos: int) -> tuple[list[Capt
     try:
         for ev in st:
             data, p, end = event_span(ev)
-            kind = "u" if isinstance(ev, UpdateRowsEvent) else "w"
+            kind = "u" if isinstance(ev, UpdateRowsEvent) else "d" if isinstance(ev, DeleteRowsEvent) else "w"
             out.append((kind, data, p, end, ev.columns_present_bitmap, getattr(ev, "columns_present_bitmap2", None),
                         binlog_columns(ev.table_map[ev.table_id].columns)))
     finally:
@@ -117,12 +134,64 @@ def decode_all(decoder: RowDecoder, events: list[Captured]) -> int:
     return n
 
 
-def best_rate(decoder: RowDecoder, events: list[Captured], rounds: int) -> tuple[int, float]:
+def json_all(decoder: RowDecoder, events: list[Captured]) -> int:
+    n = 0
+    for kind, data, p, end, present, present2, _ in events:
+        if kind == "u":
+            n += len(decoder.update_rows_json(data, p, end, present, present2))
+        else:
+            n += len(decoder.write_rows_json(data, p, end, present))
+    return n
+
+
+def origin_of(k: int) -> Origin:
+    # one Origin per rows event, as the stream thread builds them
+    return Origin("bench", "orders", "bench.bench.orders", 1_795_000_000, 1, "0-1-7", "binlog.000001", 4 + k, None)
+
+
+def envelopes_dicts(decoder: RowDecoder, events: list[Captured], maker: EnvelopeMaker) -> int:
+    """The dict path: decode to dicts, EnvelopeMaker.events, the records the SpillBuffer holds."""
+    n, key, now_ms = 0, key_function(["id"]), time.time_ns() // 1_000_000
+    out: list[tuple[int, str, bytes | None, bytes | None]] = []
+    for k, (kind, data, p, end, present, present2, _) in enumerate(events):
+        if kind == "u":
+            rows: list[tuple[Any, Any]] = decoder.update_rows(data, p, end, present, present2)
+        elif kind == "w":
+            rows = [(None, r) for r in decoder.write_rows(data, p, end, present)]
+        else:
+            rows = [(r, None) for r in decoder.delete_rows(data, p, end, present)]
+        out.extend((0, e.topic, e.key, e.value) for e in maker.events(origin_of(k), key, _OPS[kind], rows, now_ms))
+        n += len(rows)
+    return n
+
+
+def envelopes_json(decoder: RowDecoder, events: list[Captured], maker: EnvelopeMaker) -> int:
+    """The JSON path: *_rows_json, EnvelopeMaker.events_json, the records the SpillBuffer holds."""
+    n, now_ms = 0, time.time_ns() // 1_000_000
+    out: list[tuple[int, str, bytes | None, bytes | None]] = []
+    append = out.append
+    for k, (kind, data, p, end, present, present2, _) in enumerate(events):
+        if kind == "u":
+            rows: list[JsonRow] | list[JsonPair] = decoder.update_rows_json(data, p, end, present, present2)
+        elif kind == "w":
+            rows = decoder.write_rows_json(data, p, end, present)
+        else:
+            rows = decoder.delete_rows_json(data, p, end, present)
+        for topic, key, value in maker.events_json(origin_of(k), _OPS[kind], rows, now_ms):
+            append((0, topic, key, value))
+        n += len(rows)
+    return n
+
+
+_OPS = {"w": "c", "u": "u", "d": "d"}
+
+
+def best_rate(run: Callable[[], int], rounds: int) -> tuple[int, float]:
     best = 0.0
     n = 0
     for _ in range(rounds):
         t0 = time.perf_counter()
-        n = decode_all(decoder, events)
+        n = run()
         best = max(best, n / (time.perf_counter() - t0))
     return n, best
 
@@ -151,20 +220,31 @@ def main() -> None:
         schema = TableSchema(db, "orders", SCHEMA_COLUMNS, primary_key=("id",), charset="utf8mb4")
         columns = events[0][6]
         results = [("pymysqlreplication 1.0.17 (ev.rows)", "-", lib_rows, lib_best)]
-        for native in ([True] if NATIVE_AVAILABLE else []) + [False]:
+        paths = ([True] if NATIVE_AVAILABLE else []) + [False]
+        for native in paths:
             for decimal in ("string", "precise"):
-                decoder = RowDecoder(schema, columns, MyEncodingModes(decimal=decimal), native=native)
-                n, rate = best_rate(decoder, events, args.rounds)
+                decoder = RowDecoder(schema, columns, MyEncodingModes(decimal=decimal), key=("id",), native=native)
+                n, rate = best_rate(partial(decode_all, decoder, events), args.rounds)
                 results.append((f"RowDecoder ({'C' if native else 'Python twin'})", decimal, n, rate))
+                n, rate = best_rate(partial(json_all, decoder, events), args.rounds)
+                results.append((f"RowDecoder JSON ({'C' if native else 'Python twin'})", decimal, n, rate))
+        for native in paths:
+            decoder = RowDecoder(schema, columns, MyEncodingModes(), key=("id",), native=native)
+            name = "C" if native else "Python twin"
+            maker = EnvelopeMaker("mariadb", "bench", False, native=native)
+            n, rate = best_rate(partial(envelopes_dicts, decoder, events, maker), args.rounds)
+            results.append((f"→ envelopes, dict path ({name})", "string", n, rate))
+            n, rate = best_rate(partial(envelopes_json, decoder, events, maker), args.rounds)
+            results.append((f"→ envelopes, JSON path ({name})", "string", n, rate))
         check = RowDecoder(schema, columns, MyEncodingModes(), native=False).write_rows(*events[0][1:5])
         for ours, theirs in zip(check, lib_first, strict=False):
             v = theirs["values"]
             assert (ours["id"], ours["customer_id"], ours["status"], Decimal(ours["amount"])) == (
                 v["id"], v["customer_id"], v["status"], v["amount"]), (ours, v)
-        print(f"\n{'decoder':<38} {'decimal mode':>12} {'rows':>9} {'rows/s':>12} {'x library':>10}")
+        print(f"\n{'decoder':<38} {'decimal mode':>12} {'rows':>9} {'rows/s':>12} {'µs/row':>7} {'x library':>10}")
         for name, decimal, n, rate in results:
             assert n == lib_rows, (name, n, lib_rows)
-            print(f"{name:<38} {decimal:>12} {n:>9,} {rate:>12,.0f} {rate / lib_best:>10.1f}")
+            print(f"{name:<38} {decimal:>12} {n:>9,} {rate:>12,.0f} {1e6 / rate:>7.2f} {rate / lib_best:>10.1f}")
     finally:
         srv.destroy()
 

@@ -2,8 +2,9 @@
 
 Errors the operator can fix (bad config, a server setting, privileges) are printed as a short list and
 exit with status 2 (config, including a mapping `validate` compiled against the source's live catalog)
-or 1 (runtime, or a server problem `validate` found; its warnings alone leave 0), one line each; tracebacks only with `--debug`. Secrets never reach the output: configs are
-printed masked, and a logging filter and the error printer redact every secret value loaded.
+or 1 (runtime, or a server problem `validate` found; its warnings alone leave 0), one line each;
+tracebacks only with `--debug`. Secrets never reach the output: configs are printed masked, and a
+logging filter and the error printer redact every secret value loaded.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,6 +30,9 @@ from cdc.config import (
     load_connectors,
 )
 from cdc.errors import CdcError, ConfigError
+
+if TYPE_CHECKING:
+    from mappers.joined import JoinedMapper
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Change-data-capture bridge for legacy ERP databases.")
@@ -184,7 +188,7 @@ def _print_problem(problem: str, detail: Any = None) -> None:
     except (OSError, IndexError, UnicodeDecodeError):
         return
     err.print("      " + line, markup=False, highlight=False, soft_wrap=True)
-    err.print("      " + " " * (detail.col - 1) + "^", markup=False, highlight=False)
+    err.print("      " + " " * (detail.col - 1) + "^", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_mapping_problems(e: ConfigError) -> None:
@@ -218,6 +222,7 @@ def mapper_test(
     from cdc.types import JournalRecord
     from mappers.catalog import source_dialect
     from mappers.load import load_mapper
+    from mappers.mapper import SqlMapper
     from mappers.sample import sample_rows
 
     sources = [c for c in _load(config) if not isinstance(c, SinkModel)]
@@ -235,6 +240,9 @@ def mapper_test(
         err.print("[bold red]error:[/]", _safe(str(e)), highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     out = Console()
+    if not isinstance(mapper, SqlMapper):
+        _joined_test(mapper, src, mapping, row, from_db, limit, out)
+        return
     table = mapper.compiled.table
     out.print(f"[green]OK[/]: {mapping} maps {table.qualified} ({source_dialect(src)}) to "
               f"{mapper.name}.* events; business key: {', '.join(mapper.key_names)}")
@@ -274,6 +282,37 @@ def mapper_test(
             out.print_json(ev.value.decode())
     if not changes:
         out.print("[dim]no rows given: use --row JSON or --from-db[/]")
+
+
+def _joined_test(mapper: JoinedMapper, src: ConnectorConfig, mapping: Path, row: str | None, from_db: bool,
+                 limit: int, out: Console) -> None:
+    """`cdc mapper test` of a multi-table mapping: the events of the first roots the source holds."""
+    from mappers.catalog import source_dialect
+
+    m = mapper.mapping
+    others = sorted({t.qualified for t in m.tables} - {m.root.qualified})
+    out.print(f"[green]OK[/]: {mapping} maps {m.root.qualified} (root) with {', '.join(others) or 'no other table'} "
+              f"({source_dialect(src)}) to {mapper.name}.* events, re-read from the source; business key: "
+              f"{', '.join(m.key_names)}")
+    try:
+        if row is not None:
+            err.print("[bold red]error:[/] --row maps one change of a single-table mapping; a multi-table mapping "
+                      "reads the source: use --from-db")
+            raise typer.Exit(2)
+        if not from_db:
+            out.print("[dim]use --from-db to see the events of the first roots[/]")
+            return
+        source = {"name": getattr(src, "topic_prefix", src.name), "ts_us": int(time.time() * 1_000_000), "lsn": 0}
+        try:
+            events = mapper.preview(limit, source)
+        except CdcError as e:
+            err.print("[bold red]error:[/]", _safe(str(e)), highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        for ev in events:
+            assert ev.value is not None
+            out.print_json(ev.value.decode())
+    finally:
+        mapper.close()
 
 
 @schema_app.command("export")

@@ -95,17 +95,23 @@ class EventWriter:
         return self._source_part is not None
 
     def write(self, source: dict[str, Any], op: str, subject: str, subject_json: bytes, type_: str,
-              deleted: bool, data_json: bytes) -> bytes:
-        """One event for a change at `source` (the Debezium source block of the change)."""
-        ts = source.get("ts_us", source.get("ts_ms"))
+              deleted: bool, data_json: bytes, change: str = "") -> bytes:
+        """One event for a change at `source` (the Debezium source block of the change).
+
+        `change` tells apart changes sharing a source position (the rows of one snapshot): a multi-table
+        mapping's event comes from a change of any of its tables, so it gives the change's topic and key."""
+        ts = source.get("ts_us")
         cached, time = self._time_cache
-        if ts != cached:
+        if ts is None or ts != cached:
             time = commit_time(source).encode()
             self._time_cache = (ts, time)
         lsn = source.get("lsn")
         position = f"lsn:{lsn}" if lsn is not None else source_position(source)
-        connector = self._connector or str(source.get("name", ""))
-        id_ = event_id(connector, position, op, subject, type_, self._fingerprint)
+        if change:
+            position += "\x1e" + change
+        raw = "\x1f".join((self._connector or str(source.get("name", "")), position, op, subject, type_,
+                           self._fingerprint))
+        id_ = hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()  # = event_id(...)
         type_json = self._types.get(type_)
         if type_json is None:
             type_json = orjson.dumps(type_)

@@ -1253,9 +1253,12 @@ class _Compiler:
         code = f"{self.fn(rt.my_concat_ws)}({{0}}, [{', '.join(f'{{{i + 1}}}' for i in range(len(rest)))}])"
         parts = [sep, *rest]
         # the separator is strict (NULL separator -> NULL), the values are not
+        if sep.const and sep.value is None:
+            return self.lit(None, TEXT)
         fs, ls = self.bind(sep)
         inner = code.format(ls, *[p.code for p in rest])
-        e = Expr(f"(None if {fs} is None else {inner})", TEXT, old=any(p.old for p in parts))
+        guarded = inner if sep.const else f"(None if {fs} is None else {inner})"  # no `'-' is None` in the code
+        e = Expr(guarded, TEXT, old=any(p.old for p in parts))
         return self.fold(e, node) if all(p.const for p in parts) else e
 
     def x_Upper(self, node: exp.Upper) -> Expr:

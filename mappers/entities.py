@@ -7,8 +7,9 @@ fit the field's type (text for str, exact numbers for Decimal, integers for int,
 booleans) -- a mismatch is a mapping error at the column, with the CAST that would fix it. Per event,
 a single-table mapping then only checks what the types cannot say (`field_converter`: a required field
 that is NULL in this row, a non-finite amount); `validate` (pydantic, per event) is for multi-table
-mappings, whose values come from the source's own query, and returns the JSON-ready dict. `SCHEMA_VERSION` is part of each event's ``dataschema``; `export_schemas` writes the JSON
-Schemas (``cdc schema export``).
+mappings, whose values come from the source's own query, and returns the JSON-ready dict.
+`SCHEMA_VERSION` is part of each event's ``dataschema``; `export_schemas` writes the JSON Schemas
+(``cdc schema export``).
 
 Versioning: a change that can break a consumer (a removed or retyped field, a new required field)
 is a new version of the model; adding an optional field is not.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -121,7 +122,7 @@ class OrderLine(Entity):
 
 
 class Order(Entity):
-    """A customer order; `lines` need a multi-table mapping (not supported yet) and stay empty otherwise."""
+    """A customer order; `lines` come from a multi-table mapping (the order's lines as a JSON array)."""
 
     id: str
     customer_id: str | None = None
@@ -215,9 +216,12 @@ _FITS: dict[Any, tuple[tuple[str, ...], str]] = {
 }
 
 
-def check_select_list(model: type[Entity], columns: Sequence[tuple[str, SqlType, int, int]], dialect: Dialect,
-                      file: str) -> list[Problem]:
-    """Problems of a select list (name, type, line, col) against an entity; [] when it fits."""
+def check_select_list(model: type[Entity], columns: Sequence[tuple[str, SqlType | None, int, int]], dialect: Dialect,
+                      file: str, json_arrays: Collection[str] = ()) -> list[Problem]:
+    """Problems of a select list (name, type, line, col) against an entity; [] when it fits.
+
+    A type of None is not known at load (a multi-table mapping without a live server): not checked.
+    `json_arrays`: the columns a multi-table mapping builds as JSON arrays (nested lists)."""
     problems: list[Problem] = []
     fields = model.model_fields
     names = {n for n, _, _, _ in columns}
@@ -233,8 +237,15 @@ def check_select_list(model: type[Entity], columns: Sequence[tuple[str, SqlType,
         base = _base(f.annotation)
         fit = _FITS.get(base)
         if fit is None:
-            problems.append(Problem(file, line, col, f"{model.__name__}.{name} is a nested list: it needs a "
-                                    "multi-table mapping, which is not supported yet"))
+            if name not in json_arrays:
+                problems.append(Problem(file, line, col, f"{model.__name__}.{name} is a nested list: build it "
+                                        "in a multi-table mapping with json_agg(json_build_object(...)) "
+                                        "(PostgreSQL) or JSON_ARRAYAGG(JSON_OBJECT(...)) (MySQL)"))
+            continue
+        if name in json_arrays:
+            problems.append(Problem(file, line, col, f"{model.__name__}.{name} is {fit[1]}, not a nested list"))
+            continue
+        if t is None:
             continue
         kinds, wanted = fit
         ok = t.kind in kinds or t.kind == "null" or (dialect == "mysql" and base is bool and t.kind == "int")
@@ -299,3 +310,12 @@ def export_schemas(directory: Path) -> list[Path]:
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)
     return written
+
+
+def nested_model(model: type[Entity], name: str) -> type[Entity] | None:
+    """The entity of a nested list field (Order.lines -> OrderLine), or None."""
+    f = model.model_fields.get(name)
+    if f is None or typing.get_origin(f.annotation) is not list:
+        return None
+    (item,) = typing.get_args(f.annotation)
+    return item if isinstance(item, type) and issubclass(item, Entity) else None

@@ -29,9 +29,10 @@ constant parts and the variable ones (`mappers.cloudevents.EventWriter`). `map_b
 delivery loop calls; `map` (one record) serves `cdc mapper test` and the tests.
 
 Failure story: a row the mapping cannot evaluate (the source would raise too, e.g. an invalid legacy
-date) or whose data is not a valid entity (a NULL in a required field) raises `MappingRuntimeError`, naming the mapping position,
-the record's journal seq and topic, and its key. The sink stops there (errors.tolerance=none): nothing
-is skipped silently. A member whose business key is NULL raises the same way.
+date) or whose data is not a valid entity (a NULL in a required field) raises `MappingRuntimeError`,
+naming the mapping position, the record's journal seq and topic, and its key. The sink stops there
+(errors.tolerance=none): nothing is skipped silently. A member whose business key is NULL raises the
+same way.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def _key_text(v: Any) -> str:
 
 
 def _dec_json(d: Decimal) -> Any:
-    return encode_default(d)
+    text = str(d)  # plain notation unless the exponent is large: NaN/Infinity print as themselves
+    return text if "E" not in text else encode_default(d)
 
 
 def _required(model: str, field: str) -> EntityError:
@@ -133,7 +135,11 @@ class SqlMapper:
         self._writer = EventWriter(connector, compiled.fingerprint,
                                    entity.dataschema() if entity is not None else None)
         label = f"{entity.__name__} v{entity.SCHEMA_VERSION}" if entity is not None else ""
-        self._write_data = data_writer([self._field(i) for i in self._data_index], label)
+        data_index = self._data_index
+        if entity is not None:  # the entity's field order, as pydantic writes it
+            order = {n: k for k, n in enumerate(entity.model_fields)}
+            data_index = tuple(sorted(data_index, key=lambda i: order.get(names[i], len(order))))
+        self._write_data = data_writer([self._field(i) for i in data_index], label)
         self._write_key = data_writer([self._field(i) for i in self._key_index], label)
 
     def _field(self, i: int) -> tuple[str, int, Callable[[Any], Any] | None, bool]:

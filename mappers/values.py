@@ -47,6 +47,9 @@ class Encoding:
 
     decimal: Literal["string", "double", "precise"] = "string"
     time_precision: Literal["adaptive", "adaptive_time_microseconds", "connect", "isostring"] = "adaptive"
+    # Rows hold SQL values already (a database driver's, or decoded event values), not Debezium's
+    # encodings: a multi-table mapping's business key is computed from such values.
+    decoded: bool = False
 
 
 Decoder = Callable[[Any], Any]
@@ -172,6 +175,8 @@ def _bool(v: Any) -> bool:
 
 def decoder_for(t: SqlType, dialect: Dialect, enc: Encoding) -> Decoder | None:
     """The event-value -> SQL-value function of a column (None: the event value is used as it is)."""
+    if enc.decoded:
+        return None
     k = t.kind
     if k == "int":
         return _int if t.unsigned or enc.decimal == "precise" else None

@@ -17,7 +17,8 @@ file that sets it, or absolute; the loader announces that file through `CONFIG_F
 sink writes CloudEvents instead of change events. ``mapper.entity`` (one of the canonical entities,
 case-insensitive) validates the mapping's select list and each event's data; ``mapper.key`` (a
 comma-separated list of select-list names) is the business key, by default the first column. The
-mapping itself is compiled against the source's live catalog when `cdc run` starts (`mappers`).
+mapping itself is compiled against the source's live catalog by `cdc validate` and when `cdc run`
+starts, before capture begins (`mappers.load`).
 
 Failure story: like every connector model, problems are collected and returned all at once
 (`validate_properties`); the dead-letter topic may not be one of the topics the sink consumes, as

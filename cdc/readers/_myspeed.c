@@ -16,8 +16,12 @@
  * A K_FALLBACK value is serialised with dumps (orjson.dumps). Both walks share one value decoder
  * (decode_value), so they cannot disagree on what the bytes mean.
  *
- * The pure-Python twin is the code RowDecoder compiles itself; the unit tests compare both value for
- * value and byte for byte. On any problem (truncated event, invalid date, unknown ENUM index, invalid
+ * envelopes(op, rows, topic, src, post, post_d, post_c, first_row, tombstones) wraps encode_rows'
+ * rows in Debezium envelopes: the (topic, key, value) records of mysqlevents.EnvelopeMaker.events_json,
+ * whose Python loop is its twin (see there for the pieces).
+ *
+ * The pure-Python twins are the code RowDecoder compiles itself and events_json's loop; the unit tests
+ * compare both value for value and byte for byte. On any problem (truncated event, invalid date, unknown ENUM index, invalid
  * UTF-8) this raises ValueError without detail: RowDecoder then walks the event again in Python to name
  * the column and the row.
  */
@@ -37,6 +41,8 @@ typedef struct {
     int kind, a, b, c;
     PyObject *obj;   /* borrowed from spec */
     PyObject *name;  /* borrowed; NULL when not emitted (decode_rows: str; encode_rows: its JSON label) */
+    int64_t secs;    /* K_TIMESTAMP2: the last second written as text (-1: none), consecutive rows share it */
+    char secs_text[20];
 } col_t;
 
 static PyObject *bad(void) {
@@ -128,14 +134,25 @@ static int decimal_size(int precision, int scale) {
     return DIG2BYTES[intg % 9] + (intg / 9) * 4 + (scale / 9) * 4 + DIG2BYTES[scale % 9];
 }
 
-/* Decimal digits of v, zero-padded to at least `width`, at o; returns the end. */
+static const char DIGITS2[] =
+    "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849"
+    "5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+/* Decimal digits of v, zero-padded to at least `width` (<= 20), at o; returns the end. Two digits a
+ * step: a timestamp is mostly such numbers. */
 static char *put_uint(char *o, uint64_t v, int width) {
-    char tmp[24];
-    int n = 0;
-    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-    while (n < width) tmp[n++] = '0';
-    while (n) *o++ = tmp[--n];
-    return o;
+    char tmp[24], *t = tmp + sizeof tmp;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        t -= 2;
+        memcpy(t, DIGITS2 + 2 * r, 2);
+    }
+    if (v >= 10) { t -= 2; memcpy(t, DIGITS2 + 2 * v, 2); } else { *--t = (char)('0' + v); }
+    while (tmp + sizeof tmp - t < width) *--t = '0';
+    Py_ssize_t n = tmp + sizeof tmp - t;
+    memcpy(o, t, n);
+    return o + n;
 }
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -229,7 +246,7 @@ static int fallback(const col_t *c, PyObject *data, Py_ssize_t *pp, Py_ssize_t e
 }
 
 /* The value of column c at *pp (not NULL in the image) into *v, advancing *pp; -1 with an exception. */
-static int decode_value(const col_t *c, PyObject *data, const unsigned char *b, Py_ssize_t *pp, Py_ssize_t end,
+static int decode_value(col_t *c, PyObject *data, const unsigned char *b, Py_ssize_t *pp, Py_ssize_t end,
                         val_t *v) {
     Py_ssize_t p = *pp;
     const unsigned char *q = b + p;
@@ -373,15 +390,20 @@ static int decode_value(const col_t *c, PyObject *data, const unsigned char *b, 
         if (secs == 0 && frac == 0) { v->kind = V_ZERO; return 0; }
         static const int64_t mult[] = {0, 10000, 100, 1};
         int64_t us = (int64_t)frac * mult[fb];
-        int y, m, d;
-        int64_t days = secs / 86400, rem = secs % 86400;
-        civil_from_days(days, &y, &m, &d);
-        char *o = put_uint(v->text, (uint64_t)y, 4);
-        *o++ = '-'; o = put_uint(o, (uint64_t)m, 2);
-        *o++ = '-'; o = put_uint(o, (uint64_t)d, 2);
-        *o++ = 'T'; o = put_uint(o, (uint64_t)(rem / 3600), 2);
-        *o++ = ':'; o = put_uint(o, (uint64_t)(rem / 60 % 60), 2);
-        *o++ = ':'; o = put_uint(o, (uint64_t)(rem % 60), 2);
+        if (secs != c->secs) {  /* YYYY-MM-DDTHH:MM:SS */
+            int y, m, d;
+            int64_t days = secs / 86400, rem = secs % 86400;
+            civil_from_days(days, &y, &m, &d);
+            char *o = put_uint(c->secs_text, (uint64_t)y, 4);
+            *o++ = '-'; o = put_uint(o, (uint64_t)m, 2);
+            *o++ = '-'; o = put_uint(o, (uint64_t)d, 2);
+            *o++ = 'T'; o = put_uint(o, (uint64_t)(rem / 3600), 2);
+            *o++ = ':'; o = put_uint(o, (uint64_t)(rem / 60 % 60), 2);
+            *o++ = ':'; put_uint(o, (uint64_t)(rem % 60), 2);
+            c->secs = secs;
+        }
+        memcpy(v->text, c->secs_text, 19);
+        char *o = v->text + 19;
         if (fsp) { *o++ = '.'; o = put_uint(o, (uint64_t)(us / POW10[6 - fsp]), fsp); }
         *o++ = 'Z';
         v->kind = V_ASCII;
@@ -465,7 +487,7 @@ static PyObject *to_object(const col_t *c, val_t *v) {
 }
 
 /* One image: the null bitmap of the n present columns idx[], then their values. */
-static PyObject *image(const col_t *cols, const Py_ssize_t *idx, Py_ssize_t n, PyObject *data,
+static PyObject *image(col_t *cols, const Py_ssize_t *idx, Py_ssize_t n, PyObject *data,
                        const unsigned char *b, Py_ssize_t *pp, Py_ssize_t end) {
     Py_ssize_t nb = (n + 7) / 8, p = *pp;
     if (p + nb > end) return bad();
@@ -474,7 +496,7 @@ static PyObject *image(const col_t *cols, const Py_ssize_t *idx, Py_ssize_t n, P
     PyObject *row = PyDict_New();
     if (row == NULL) return NULL;
     for (Py_ssize_t j = 0; j < n; j++) {
-        const col_t *c = &cols[idx[j]];
+        col_t *c = &cols[idx[j]];
         PyObject *x;
         if (nulls[j >> 3] >> (j & 7) & 1) {
             if (c->name == NULL) continue;
@@ -709,7 +731,7 @@ typedef struct {
 } keys_t;
 
 /* One image as a JSON object: bytes, or NULL with an exception. */
-static PyObject *image_json(const col_t *cols, const Py_ssize_t *idx, Py_ssize_t n, PyObject *data,
+static PyObject *image_json(col_t *cols, const Py_ssize_t *idx, Py_ssize_t n, PyObject *data,
                             const unsigned char *b, Py_ssize_t *pp, Py_ssize_t end, PyObject *dumps, out_t *o,
                             keys_t *keys) {
     Py_ssize_t nb = (n + 7) / 8, p = *pp;
@@ -721,7 +743,7 @@ static PyObject *image_json(const col_t *cols, const Py_ssize_t *idx, Py_ssize_t
     if (out_put(o, "{", 1) < 0) return NULL;
     int first = 1;
     for (Py_ssize_t j = 0; j < n; j++) {
-        const col_t *c = &cols[idx[j]];
+        col_t *c = &cols[idx[j]];
         int null = nulls[j >> 3] >> (j & 7) & 1;
         val_t v;
         if (!null && decode_value(c, data, b, &p, end, &v) < 0) return NULL;
@@ -789,6 +811,7 @@ static int parse_spec(PyObject *spec, int json, col_t **out, Py_ssize_t *ncols) 
         c->obj = PyTuple_GET_ITEM(e, 4);
         PyObject *name = PyTuple_GET_ITEM(e, 5);
         c->name = name == Py_None ? NULL : name;
+        c->secs = -1;
         if (PyErr_Occurred()) { PyMem_Free(cols); return -1; }
         int zero = c->kind == K_DATE || c->kind == K_DATETIME2 || c->kind == K_TIMESTAMP2;
         int ok = !((c->kind == K_ENUM && !PyTuple_Check(c->obj))
@@ -961,12 +984,127 @@ done:
     return out;
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * envelopes: Debezium's envelope around row JSON */
+
+/* {"before":B,"after":A<src><row index><post>, B and A null when NULL: exact-size bytes */
+static PyObject *envelope(PyObject *before, PyObject *after, PyObject *src, Py_ssize_t row, PyObject *post) {
+    char num[24];
+    Py_ssize_t nlen = put_uint(num, (uint64_t)row, 1) - num;
+    Py_ssize_t lb = before ? PyBytes_GET_SIZE(before) : 4, la = after ? PyBytes_GET_SIZE(after) : 4;
+    Py_ssize_t ls = PyBytes_GET_SIZE(src), lp = PyBytes_GET_SIZE(post);
+    PyObject *v = PyBytes_FromStringAndSize(NULL, 10 + lb + 9 + la + ls + nlen + lp);
+    if (v == NULL) return NULL;
+    char *w = PyBytes_AS_STRING(v);
+#define PUT(s, n) do { memcpy(w, (s), (n)); w += (n); } while (0)
+    PUT("{\"before\":", 10);
+    PUT(before ? PyBytes_AS_STRING(before) : "null", lb);
+    PUT(",\"after\":", 9);
+    PUT(after ? PyBytes_AS_STRING(after) : "null", la);
+    PUT(PyBytes_AS_STRING(src), ls);
+    PUT(num, nlen);
+    PUT(PyBytes_AS_STRING(post), lp);
+#undef PUT
+    return v;
+}
+
+/* Appends (topic, key, value) to out; steals value (NULL: an error already set). */
+static int record(PyObject *out, PyObject *topic, PyObject *key, PyObject *value) {
+    if (value == NULL) return -1;
+    PyObject *t = PyTuple_New(3);
+    if (t == NULL) { Py_DECREF(value); return -1; }
+    Py_INCREF(topic);
+    Py_INCREF(key);
+    PyTuple_SET_ITEM(t, 0, topic);
+    PyTuple_SET_ITEM(t, 1, key);
+    PyTuple_SET_ITEM(t, 2, value);
+    int rc = PyList_Append(out, t);
+    Py_DECREF(t);
+    return rc;
+}
+
+static int bytes_or_none(PyObject *x, int may_be_none) {
+    return PyBytes_Check(x) || (may_be_none && x == Py_None);
+}
+
+/* envelopes(op, rows, topic, src, post, post_d, post_c, first_row, tombstones) -> list of (topic, key, value)
+ * op 'u': rows of (before, after, old key, new key), a key change giving a delete (post_d), a tombstone
+ * when tombstones, and a create (post_c); else rows of (image, key), the image being the before image of
+ * op 'd' (then a tombstone after each keyed row when tombstones) and the after image otherwise. */
+static PyObject *envelopes(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 9) { PyErr_SetString(PyExc_TypeError, "envelopes takes 9 arguments"); return NULL; }
+    PyObject *rows = args[1], *topic = args[2], *src = args[3], *post = args[4], *post_d = args[5];
+    PyObject *post_c = args[6];
+    if (!PyUnicode_Check(args[0]) || PyUnicode_GET_LENGTH(args[0]) != 1 || !PyList_Check(rows)
+        || !PyUnicode_Check(topic) || !PyBytes_Check(src) || !PyBytes_Check(post) || !PyBytes_Check(post_d)
+        || !PyBytes_Check(post_c)) {
+        PyErr_SetString(PyExc_TypeError, "envelopes(op: str, rows: list, topic: str, src, post, post_d, post_c: bytes, "
+                                         "first_row: int, tombstones: bool)");
+        return NULL;
+    }
+    Py_UCS4 op = PyUnicode_READ_CHAR(args[0], 0);
+    Py_ssize_t first = PyLong_AsSsize_t(args[7]);
+    int tombstones = PyObject_IsTrue(args[8]);
+    if ((first == -1 && PyErr_Occurred()) || tombstones < 0) return NULL;
+    if (first < 0) { PyErr_SetString(PyExc_ValueError, "first_row must be >= 0"); return NULL; }
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *r = PyList_GET_ITEM(rows, j);
+        Py_ssize_t i = first + j;
+        int rc;
+        if (op == 'u') {
+            if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 4 || !bytes_or_none(PyTuple_GET_ITEM(r, 0), 0)
+                || !bytes_or_none(PyTuple_GET_ITEM(r, 1), 0) || !bytes_or_none(PyTuple_GET_ITEM(r, 2), 1)
+                || !bytes_or_none(PyTuple_GET_ITEM(r, 3), 1))
+                goto badrow;
+            PyObject *before = PyTuple_GET_ITEM(r, 0), *after = PyTuple_GET_ITEM(r, 1);
+            PyObject *old = PyTuple_GET_ITEM(r, 2), *new = PyTuple_GET_ITEM(r, 3);
+            int moved = 0;
+            if (old != Py_None) {
+                moved = PyObject_RichCompareBool(old, new, Py_NE);
+                if (moved < 0) goto fail;
+            }
+            if (moved) {  /* a primary-key change: delete the old row, create the new */
+                rc = record(out, topic, old, envelope(before, NULL, src, i, post_d));
+                if (rc == 0 && tombstones) { Py_INCREF(Py_None); rc = record(out, topic, old, Py_None); }
+                if (rc == 0) rc = record(out, topic, new, envelope(NULL, after, src, i, post_c));
+            } else {
+                rc = record(out, topic, new, envelope(before, after, src, i, post));
+            }
+        } else {
+            if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 2 || !bytes_or_none(PyTuple_GET_ITEM(r, 0), 0)
+                || !bytes_or_none(PyTuple_GET_ITEM(r, 1), 1))
+                goto badrow;
+            PyObject *image = PyTuple_GET_ITEM(r, 0), *key = PyTuple_GET_ITEM(r, 1);
+            if (op == 'd') {
+                rc = record(out, topic, key, envelope(image, NULL, src, i, post));
+                if (rc == 0 && tombstones && key != Py_None) { Py_INCREF(Py_None); rc = record(out, topic, key, Py_None); }
+            } else {
+                rc = record(out, topic, key, envelope(NULL, image, src, i, post));
+            }
+        }
+        if (rc < 0) goto fail;
+    }
+    return out;
+badrow:
+    PyErr_SetString(PyExc_TypeError, "envelopes: rows of op 'u' are (bytes, bytes, bytes | None, bytes | None), "
+                                     "others (bytes, bytes | None)");
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"decode_rows", (PyCFunction)(void (*)(void))decode_rows, METH_FASTCALL,
      "decode_rows(data, pos, end, spec, cols, cols2) -> list of row dicts, or of (before, after) when cols2"},
     {"encode_rows", (PyCFunction)(void (*)(void))encode_rows, METH_FASTCALL,
      "encode_rows(data, pos, end, jspec, cols, cols2, keys, dumps) -> list of (row JSON, key JSON | None), or "
      "of (before, after, old key, new key) when cols2"},
+    {"envelopes", (PyCFunction)(void (*)(void))envelopes, METH_FASTCALL,
+     "envelopes(op, rows, topic, src, post, post_d, post_c, first_row, tombstones) -> list of (topic, key, value)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -55,8 +55,16 @@ from cdc.config import BinlogSourceConfig
 from cdc.errors import SourceError, Transient, classify
 from cdc.readers import mysqlddl
 from cdc.readers.base import CommittedTx, SchemaChange
-from cdc.readers.binlogrows import BinlogColumn, MyEncodingModes, RowDecoder, binlog_columns, event_span
-from cdc.readers.mysqlevents import EnvelopeMaker, JsonPair, JsonRow, Origin
+from cdc.readers.binlogrows import (
+    BinlogColumn,
+    JsonPair,
+    JsonRow,
+    MyEncodingModes,
+    RowDecoder,
+    binlog_columns,
+    event_span,
+)
+from cdc.readers.mysqlevents import EnvelopeMaker, Origin
 from cdc.readers.mysqlschema import TableSchema
 from cdc.readers.pgevents import KeyFn, key_function
 from cdc.readers.spill import SpillBuffer

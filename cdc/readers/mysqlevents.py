@@ -23,6 +23,7 @@ changes; `events` compares the dicts, where 0.0 == -0.0). No I/O.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -30,13 +31,18 @@ from typing import Any, cast
 import orjson
 
 from cdc import __version__
+from cdc.readers.binlogrows import JsonPair, JsonRow
 from cdc.readers.pgevents import KeyFn
 from cdc.types import ChangeEvent
 
+_myspeed: Any
+try:  # the optional C extension (binlog rows and envelopes); the same bytes, faster
+    _myspeed = importlib.import_module("cdc.readers._myspeed")
+except ImportError:
+    _myspeed = None
+
 Row = dict[str, Any]
-JsonRow = tuple[bytes, bytes | None]                        # (image JSON, key JSON | None)
-JsonPair = tuple[bytes, bytes, bytes | None, bytes | None]  # (before, after, old key, new key)
-Record = tuple[str, bytes | None, bytes | None]             # (topic, key, value): a ChangeEvent's fields
+Record = tuple[str, bytes | None, bytes | None]  # (topic, key, value): a ChangeEvent's fields
 _VERSION = orjson.dumps(__version__)
 
 
@@ -57,12 +63,20 @@ class Origin:
 
 
 class EnvelopeMaker:
-    """Serialises rows into Debezium envelopes for one connector (`connector` is mysql or mariadb)."""
+    """Serialises rows into Debezium envelopes for one connector (`connector` is mysql or mariadb).
 
-    def __init__(self, connector: str, server_name: str, tombstones: bool) -> None:
+    `native`: None assembles `events_json`'s envelopes with the C extension where it is built, False
+    with the pure-Python twin, True requires the extension.
+    """
+
+    def __init__(self, connector: str, server_name: str, tombstones: bool, *, native: bool | None = None) -> None:
+        self.connector, self.server_name, self.tombstones = connector, server_name, tombstones
         self._lead = (b'{"version":' + _VERSION + b',"connector":' + orjson.dumps(connector) + b',"name":'
                       + orjson.dumps(server_name))
-        self.tombstones = tombstones
+        if native and _myspeed is None:
+            raise ValueError("the C extension cdc.readers._myspeed is not built")
+        # events_json's loop: the C extension where built (None), or its pure-Python twin (False)
+        self._native = _myspeed is not None if native is None else native
         self._heads: dict[Origin, tuple[bytes, bytes]] = {}
 
     def _head(self, o: Origin) -> tuple[bytes, bytes]:
@@ -130,37 +144,44 @@ class EnvelopeMaker:
         """
         head, tail = self._head(o)
         end = b',"transaction":null,"op":"%b","ts_ms":%d,"ts_us":%d,"ts_ns":%d}'
-        # each value: its row JSON, then ',"source":' + the origin's constant head, the row index, and
-        # the constant rest (the source's tail and the envelope's end) of the op it was written as
+        # each value: {"before":B,"after":A, then ',"source":' + the origin's constant head, the row
+        # index, and the constant rest (the source's tail and the envelope's end) of the op it is
+        # written as (a key change writes a 'u' row as a 'd' and a 'c')
         src = b',"source":' + head
-        post_c, post_d = (tail + end % (x, now_ms, now_ms * 1000, now_ms * 1_000_000) for x in (b"c", b"d"))
-        topic = o.topic
-        out: list[Record] = []
-        append = out.append
-        if op == "u":
-            post_u = tail + end % (b"u", now_ms, now_ms * 1000, now_ms * 1_000_000)
-            tombstones = self.tombstones
-            for i, (before, after, old, new) in enumerate(cast("Sequence[JsonPair]", rows), first_row):
-                if old is not None and old != new:  # a primary-key change: delete the old row, create the new
-                    append((topic, old, b'{"before":%b,"after":null%b%d%b' % (before, src, i, post_d)))
-                    if tombstones:
-                        append((topic, old, None))
-                    append((topic, new, b'{"before":null,"after":%b%b%d%b' % (after, src, i, post_c)))
-                    continue
-                append((topic, new, b'{"before":%b,"after":%b%b%d%b' % (before, after, src, i, post_u)))
-            return out
-        images = cast("Sequence[JsonRow]", rows)
-        if op == "d":
-            tombstones = self.tombstones
-            for i, (row, key) in enumerate(images, first_row):
-                append((topic, key, b'{"before":%b,"after":null%b%d%b' % (row, src, i, post_d)))
-                if tombstones and key is not None:
-                    append((topic, key, None))
-            return out
-        post = post_c if op == "c" else tail + end % (op.encode(), now_ms, now_ms * 1000, now_ms * 1_000_000)
-        for i, (row, key) in enumerate(images, first_row):
-            append((topic, key, b'{"before":null,"after":%b%b%d%b' % (row, src, i, post)))
+        post, post_d, post_c = (tail + end % (x.encode(), now_ms, now_ms * 1000, now_ms * 1_000_000)
+                                for x in (op, "d", "c"))
+        if self._native:
+            records: list[Record] = _myspeed.envelopes(op, rows if isinstance(rows, list) else list(rows), o.topic,
+                                                       src, post, post_d, post_c, first_row, self.tombstones)
+            return records
+        return _events_json_py(op, rows, o.topic, src, post, post_d, post_c, first_row, self.tombstones)
+
+
+def _events_json_py(op: str, rows: Sequence[JsonRow] | Sequence[JsonPair], topic: str, src: bytes, post: bytes,
+                    post_d: bytes, post_c: bytes, first_row: int, tombstones: bool) -> list[Record]:
+    """The pure-Python twin of `_myspeed.envelopes` (where the extension is not built)."""
+    out: list[Record] = []
+    append = out.append
+    if op == "u":
+        for i, (before, after, old, new) in enumerate(cast("Sequence[JsonPair]", rows), first_row):
+            if old is not None and old != new:  # a primary-key change: delete the old row, create the new
+                append((topic, old, b'{"before":%b,"after":null%b%d%b' % (before, src, i, post_d)))
+                if tombstones:
+                    append((topic, old, None))
+                append((topic, new, b'{"before":null,"after":%b%b%d%b' % (after, src, i, post_c)))
+                continue
+            append((topic, new, b'{"before":%b,"after":%b%b%d%b' % (before, after, src, i, post)))
         return out
+    images = cast("Sequence[JsonRow]", rows)
+    if op == "d":
+        for i, (row, key) in enumerate(images, first_row):
+            append((topic, key, b'{"before":%b,"after":null%b%d%b' % (row, src, i, post)))
+            if tombstones and key is not None:
+                append((topic, key, None))
+        return out
+    for i, (row, key) in enumerate(images, first_row):
+        append((topic, key, b'{"before":null,"after":%b%b%d%b' % (row, src, i, post)))
+    return out
 
 
 def _value(before: Row | None, after: Row | None, source: bytes, end: bytes,

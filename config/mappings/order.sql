@@ -1,5 +1,6 @@
--- Customer order header (M3 OOHEAD) -> canonical Order events (header fields; lines need a
--- multi-table mapping, which is not supported yet). Business key: the order number.
+-- Customer order header (M3 OOHEAD) -> canonical Order events, header fields only: evaluated by the
+-- bridge per change. order_lines.sql adds the lines (a multi-table mapping, re-read from the source).
+-- Business key: the order number.
 SELECT TRIM(oaorno)                                  AS id,
        TRIM(oacuno)                                  AS customer_id,
        oaorst                                        AS status,

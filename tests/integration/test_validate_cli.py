@@ -182,3 +182,70 @@ def test_validate_mariadb_server_problems(my_server: MariaDbServer, my_db: str, 
     assert "Traceback" not in p.stderr
     for out in (p.stdout, p.stderr):
         assert MY_PASSWORD not in out
+
+
+# --- mappings ---------------------------------------------------------------------------------------
+
+BAD_MAPPING = """SELECT TRIM(cuno) AS id,
+       nmae AS name,
+       credit + 'x' AS credit_limit
+FROM erp.customers
+"""
+
+ORDER_MAPPING = """SELECT TRIM(h.orno) AS id,
+       COALESCE((SELECT json_agg(json_build_object('line_number', l.n, 'quantity', l.qty) ORDER BY l.n)
+                 FROM erp.lines l WHERE l.orno = h.orno), '[]') AS lines
+FROM erp.orders h
+"""
+
+
+def _with_mapping(files: list[Path], mapping: str, name: str, entity: str | None = None) -> list[Path]:
+    (files[1].parent / name).write_text(mapping)
+    sink = json.loads(files[1].read_text())
+    sink["config"]["mapper.sql"] = name
+    if entity:
+        sink["config"]["mapper.entity"] = entity
+    files[1].write_text(json.dumps(sink))
+    return files
+
+
+def test_validate_compiles_mappings_against_the_live_catalog(pg_server: PgServer, pg_db: str,
+                                                             tmp_path: Path) -> None:
+    execute(pg_db, "CREATE SCHEMA erp",
+            "CREATE TABLE erp.customers (cuno char(10) PRIMARY KEY, name varchar(36), credit numeric(15,2))",
+            "CREATE TABLE erp.orders (orno char(10) PRIMARY KEY, status char(2))",
+            "CREATE TABLE erp.lines (orno char(10), n int, qty numeric(12,3), PRIMARY KEY (orno, n))")
+    db = dbname(pg_db)
+    bad = _with_mapping(write_connectors(tmp_path, pg_server, db, "v_map", tables="erp\\..*"), BAD_MAPPING,
+                        "customer.sql", "Customer")
+    p = run_cdc(["validate", *map(str, bad)], extra_env=SECRET_ENV)
+    assert p.returncode == 2, p.stderr
+    err = one_line(p.stderr)
+    path = tmp_path / "customer.sql"
+    assert "2 problems:" in err
+    assert f"{path}:2:8: unknown column 'nmae' in erp.customers (did you mean 'name'?)" in err
+    assert f'{path}:3:8: invalid input syntax for type numeric: "x"' in err
+    assert "nmae AS name" in p.stderr and "       ^" in p.stderr, "the mapping line with a caret under the column"
+    # offline: the mapping needs the live catalog, so it is skipped with a note
+    p_off = run_cdc(["validate", "--offline", *map(str, bad)], extra_env=SECRET_ENV)
+    assert p_off.returncode == 0, p_off.stderr
+    assert f"note: sink 'v_map-file': mapping {path} not compiled (--offline" in one_line(p_off.stderr)
+
+    good = _with_mapping(write_connectors(tmp_path, pg_server, db, "v_ord", tables="erp\\..*"), ORDER_MAPPING,
+                         "order.sql", "Order")
+    p2 = run_cdc(["validate", *map(str, good)], extra_env=SECRET_ENV)
+    assert p2.returncode == 0, p2.stderr
+    assert "2 connector(s) valid" in one_line(p2.stdout)
+    # a multi-table mapping is also compiled by the source itself: its errors keep line and column
+    server = _with_mapping(write_connectors(tmp_path, pg_server, db, "v_srv", tables="erp\\..*"),
+                           ORDER_MAPPING.replace("l.qty)", "l.qty, 'x', no_such_fn(l.n))"), "order2.sql")
+    p3 = run_cdc(["validate", *map(str, server)], extra_env=SECRET_ENV)
+    assert p3.returncode == 2, p3.stderr
+    assert f"{tmp_path / 'order2.sql'}:2:" in p3.stderr and "function no_such_fn(integer) does not exist" in p3.stderr
+    # tables the sink's topics or the source's include list leave out
+    narrow = _with_mapping(write_connectors(tmp_path, pg_server, db, "v_nar", tables="erp\\.orders"),
+                           ORDER_MAPPING, "order3.sql")
+    p4 = run_cdc(["validate", *map(str, narrow)], extra_env=SECRET_ENV)
+    assert p4.returncode == 2, p4.stderr
+    assert "source 'v_nar' does not capture erp.lines" in one_line(p4.stderr)
+    no_secret(p.stdout, p.stderr, p2.stdout, p2.stderr, p3.stderr, p4.stderr)

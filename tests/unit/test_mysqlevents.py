@@ -1,21 +1,22 @@
 """Debezium envelopes for MySQL/MariaDB rows: `EnvelopeMaker.events_json` (the binlog hot path, rows
-already JSON) gives the same events, byte for byte, as `events` (rows as dicts), and both keep
-Debezium's semantics: the envelope's fields and order, primary-key changes as delete (+ tombstone) and
-create, tombstones after deletes, keyless tables.
+already JSON; in C where the extension is built, else its Python twin) gives the same events, byte for
+byte, as `events` (rows as dicts), and both keep Debezium's semantics: the envelope's fields and order,
+primary-key changes as delete (+ tombstone) and create, tombstones after deletes, keyless tables.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 
 from cdc.readers import binlogrows as br
-from cdc.readers.binlogrows import MyEncodingModes, RowDecoder
-from cdc.readers.mysqlevents import EnvelopeMaker, JsonPair, JsonRow, Origin, Record
+from cdc.readers import mysqlevents
+from cdc.readers.binlogrows import JsonPair, JsonRow, MyEncodingModes, RowDecoder
+from cdc.readers.mysqlevents import EnvelopeMaker, Origin, Record
 from cdc.readers.pgevents import key_function
 from tests.unit.test_binlogrows import ORDERS, ORDERS_BIN, image, order
 
@@ -50,12 +51,16 @@ def as_json(rows: Pairs, op: str,
 
 
 def both(maker: EnvelopeMaker, o: Origin, op: str, rows: Pairs, pk: list[str], first_row: int = 0) -> list[Record]:
-    """events_json's records, after checking that events gives the same."""
+    """events_json's records (C and Python twin), after checking that events gives the same."""
     want = [(e.topic, e.key, e.value)
             for e in maker.events(o, key_function(pk), op, rows, NOW_MS, first_row)]
-    got = maker.events_json(o, op, as_json(rows, op, pk), NOW_MS, first_row)
-    assert got == want
-    return got
+    js = as_json(rows, op, pk)
+    for native in NATIVE:
+        twin = EnvelopeMaker(maker.connector, maker.server_name, maker.tombstones, native=native)
+        assert twin.events_json(o, op, js, NOW_MS, first_row) == want
+        any_sequence = cast("Sequence[JsonRow] | Sequence[JsonPair]", tuple(js))
+        assert twin.events_json(o, op, any_sequence, NOW_MS, first_row) == want
+    return maker.events_json(o, op, js, NOW_MS, first_row)
 
 
 @pytest.mark.parametrize("tombstones", [False, True])
@@ -129,3 +134,16 @@ def test_decoder_json_to_envelopes_matches_the_dict_path(native: bool) -> None:
         got = maker.events_json(ORIGIN, op, js, NOW_MS)
         assert got == want and len(got) >= len(dicts)
 
+
+
+def test_native_envelopes_check_their_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    if br.NATIVE_AVAILABLE:
+        maker = EnvelopeMaker("mysql", "srv", False, native=True)
+        with pytest.raises(TypeError, match=r"rows of op 'u' are \(bytes, bytes, bytes \| None, bytes \| None\)"):
+            maker.events_json(ORIGIN, "u", [(b"{}", b"{}")], NOW_MS)
+        with pytest.raises(TypeError, match=r"others \(bytes, bytes \| None\)"):
+            maker.events_json(ORIGIN, "c", [(b"{}", "key")], NOW_MS)  # type: ignore[arg-type]
+    monkeypatch.setattr(mysqlevents, "_myspeed", None)
+    with pytest.raises(ValueError, match=r"the C extension cdc\.readers\._myspeed is not built"):
+        EnvelopeMaker("mysql", "srv", False, native=True)
+    assert EnvelopeMaker("mysql", "srv", False).events_json(ORIGIN, "c", [(b"{}", None)], NOW_MS)[0][1] is None

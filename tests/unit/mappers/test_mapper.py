@@ -124,3 +124,40 @@ def test_sink_config_resolves_the_mapping_relative_to_its_file(tmp_path: Path) -
     text = "\n".join(e.value.problems)
     assert "property 'mapper.sql' = 'maps/none.sql' is not a readable file" in text
     assert "(did you mean 'Customer'?)" in text
+
+
+def test_event_bytes_equal_the_reference_cloudevent() -> None:
+    """The concatenated CloudEvent equals the dict-and-orjson reference, and entity data written without
+    pydantic equals what pydantic validation gives."""
+    from mappers.cloudevents import cloudevent, commit_time, event_id, source_uri
+    from mappers.entities import validate
+
+    m = mapper(sql="SELECT TRIM(cuno) AS id, name, stat AS status, credit AS credit_limit, "
+                   "TO_DATE(NULLIF(rgdt, 0)::text, 'YYYYMMDD') AS registered_on, stat = '20' AS active FROM m3.c")
+    for row in (ROW, {**ROW, "name": None, "credit": "-0.00", "rgdt": 20240229},
+                {**ROW, "credit": "12345678901234.5", "rgdt": 0, "name": 'quote " and \\ é'}):
+        (got,) = m.map(record("c", None, row))
+        vals = m.compiled.project(row, None)
+        data = validate(Customer, dict(zip(m.compiled.names, vals, strict=True)))
+        subject = vals[0]
+        source = {**SOURCE, "lsn": 4242}
+        id_ = event_id("erp-pg", "lsn:4242", "c", subject, "customer.upserted", m.compiled.fingerprint)
+        assert got.value == cloudevent(id_, source_uri(source), "customer.upserted", subject, commit_time(source), data,
+                                       "urn:erp-cdc:entity:customer:v1")
+    free = mapper(entity=False, sql="SELECT TRIM(cuno) AS id, credit * 1000000 AS big, rgdt FROM m3.c")
+    (ev,) = events(free, record("c", None, {**ROW, "credit": "1E+3"}))
+    assert ev["data"] == {"id": "C1", "big": "1000000000", "rgdt": 0}, "decimals in plain notation"
+
+
+def test_required_entity_fields_are_checked_per_event() -> None:
+    compiled = compile_mapping("SELECT TRIM(cuno) AS country, name AS id FROM m3.c", CAT, file="c.sql")
+    m = SqlMapper(compiled, topic="erp.m3.c", name="crm", entity=Customer, key=("country",), connector="erp-pg")
+    with pytest.raises(MappingRuntimeError, match="not a valid Customer v1: id: is required, and NULL in this row"):
+        m.map(record("c", None, {**ROW, "name": None}))
+
+
+def test_an_update_of_unread_columns_is_not_evaluated() -> None:
+    m = mapper(entity=False, sql="SELECT TRIM(cuno) AS id, credit FROM m3.c WHERE stat = '20'")
+    assert m._unchanged is not None and types(m, record("u", ROW, {**ROW, "note": "other"})) == []
+    assert types(m, record("u", ROW, {**ROW, "credit": "1.00"})) == ["crm.upserted"]
+    assert mapper()._unchanged is None, "old.* and _type can make an event of an unchanged row"
