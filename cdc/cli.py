@@ -10,6 +10,7 @@ logging filter and the error printer redact every secret value loaded.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -81,6 +82,9 @@ def run(files: ConfigFiles,
     _setup_logging(log_level)
     connectors = _load(files)
     started = time.perf_counter()
+    # Modules, config and compiled code never become garbage: keep them out of every collection the
+    # event stream's allocations trigger (measurably less time in the cyclic collector).
+    gc.freeze()
     try:
         stats = asyncio.run(run_pipeline(connectors, data_dir, stop_at_end=stop_at_end))
     except CdcError as e:

@@ -16,6 +16,7 @@ duplicates. It is the first 128 bits of BLAKE2b over those parts, as 32 hex digi
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,7 +112,7 @@ class EventWriter:
             position += "\x1e" + change
         raw = "\x1f".join((self._connector or str(source.get("name", "")), position, op, subject, type_,
                            self._fingerprint))
-        id_ = hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()  # = event_id(...)
+        id_ = binascii.hexlify(hashlib.blake2b(raw.encode(), digest_size=16).digest())  # = event_id(...)
         type_json = self._types.get(type_)
         if type_json is None:
             type_json = orjson.dumps(type_)
@@ -120,7 +121,7 @@ class EventWriter:
         if self._source_part is None:
             self.bind_source(source_uri(source))
         assert self._source_part is not None
-        return b"".join((b'{"specversion":"1.0","id":"', id_.encode(), self._source_part, type_json,
+        return b"".join((b'{"specversion":"1.0","id":"', id_, self._source_part, type_json,
                          b',"subject":', subject_json, b',"time":"', time,
                          b'","datacontenttype":"application/json"' if deleted else self._schema_part,
                          b',"data":', data_json, b"}"))

@@ -153,39 +153,59 @@ class SqlMapper:
         """The business events of one journal record (see the module docstring); pure and synchronous."""
         if record.value is None or record.topic != self.topic:
             return []
-        return [ChangeEvent(self.name, k, v) for k, v in self._events(record, record.value)]
+        return [ChangeEvent(self.name, k, v) for k, v in self._events(record, orjson.loads(record.value))]
 
     def map_batch(self, records: Sequence[JournalRecord]) -> list[JournalRecord]:
         """The business events of a batch, each with the seq of its change (the delivery loop's call)."""
         out: list[JournalRecord] = []
+        append = out.append
         topic = self.topic
         name = self.name
+        loads = orjson.loads
+        evaluate = self.compiled.evaluate
+        event = self._event
         for r in records:
             value = r.value
             if value is None or r.topic != topic:
                 continue
-            for k, v in self._events(r, value):
-                out.append(JournalRecord(r.seq, name, k, v))
+            ev = loads(value)
+            op = ev["op"]
+            if op == "c" or op == "r":  # the common case inline: inserts and snapshot rows
+                after = ev["after"]
+                try:
+                    vals = None if after is None else evaluate(after, None)
+                    if vals is not None:
+                        k, v = event(False, vals, op, ev["source"])
+                        append(JournalRecord(r.seq, name, k, v))
+                except MappingRuntimeError:
+                    raise
+                except (ValueError, ArithmeticError, KeyError, TypeError, EntityError) as e:
+                    raise self._runtime_error(r, e, None, after) from e
+                continue
+            for k, v in self._events(r, ev):
+                append(JournalRecord(r.seq, name, k, v))
         return out
 
     def close(self) -> None:
         """Nothing to release: a single-table mapping never reads the source."""
 
-    def _events(self, record: JournalRecord, value: bytes) -> list[Event]:
-        ev = orjson.loads(value)
-        op = ev["op"]
+    def _events(self, record: JournalRecord, ev: dict[str, Any]) -> list[Event]:
         before = ev.get("before")
         after = ev.get("after")
         try:
-            return self._map(op, before, after, ev["source"])
+            return self._map(ev["op"], before, after, ev["source"])
         except MappingRuntimeError:
             raise
         except (ValueError, ArithmeticError, KeyError, TypeError, EntityError) as e:
-            where = self.compiled.explain(after or before or {}, before if after is not None else None) or \
-                f"{self.compiled.file}: {e}"
-            key = record.key.decode(errors="replace") if record.key else "null"
-            raise MappingRuntimeError(f"mapping {where} (journal seq {record.seq}, topic {record.topic}, key {key}): "
-                                      f"{type(e).__name__}: {e}") from e
+            raise self._runtime_error(record, e, before, after) from e
+
+    def _runtime_error(self, record: JournalRecord, e: Exception, before: dict[str, Any] | None,
+                       after: dict[str, Any] | None) -> MappingRuntimeError:
+        where = self.compiled.explain(after or before or {}, before if after is not None else None) or \
+            f"{self.compiled.file}: {e}"
+        key = record.key.decode(errors="replace") if record.key else "null"
+        return MappingRuntimeError(f"mapping {where} (journal seq {record.seq}, topic {record.topic}, key {key}): "
+                                   f"{type(e).__name__}: {e}")
 
     def _map(self, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
              source: dict[str, Any]) -> list[Event]:

@@ -34,10 +34,8 @@ from cdc.config import (
 from cdc.errors import CdcError, Permanent, Transient, classify
 from cdc.journal.sqlite import SqliteJournal
 from cdc.pipeline.capture import CaptureStats, run_capture
-from cdc.pipeline.delivery import DeliveryStats, run_delivery
+from cdc.pipeline.delivery import DeliveryStats, RecordMapper, run_delivery
 from cdc.readers.base import ChangeReader
-from cdc.readers.postgres import PostgresReader, SlotInUse
-from mappers.load import sink_mapper
 from sinks.file import FileStreamSink
 
 log = logging.getLogger(__name__)
@@ -51,11 +49,28 @@ class RunStats:
 
 def _reader(cfg: SourceConfig, data_dir: Path, lookup: SqliteJournal) -> ChangeReader:
     spill = data_dir / "spill" / cfg.name
+    # Readers and mappers are imported when used: a process loads only its sources' drivers.
     if isinstance(cfg, PostgresSourceConfig):
+        from cdc.readers.postgres import PostgresReader
+
         return PostgresReader(cfg, spill, lookup.toast_value)
     from cdc.readers.mysql import BinlogReader
 
     return BinlogReader(cfg, spill, lambda: lookup.schema_history(cfg.name))
+
+
+def _slot_in_use(err: CdcError) -> bool:
+    from cdc.readers.postgres import SlotInUse
+
+    return isinstance(err, SlotInUse)
+
+
+def _mapper(sink: FileStreamSinkConfig, sources: Sequence[SourceConfig]) -> RecordMapper | None:
+    if sink.mapper_sql is None:
+        return None
+    from mappers.load import sink_mapper
+
+    return sink_mapper(sink, sources)
 
 
 async def _supervise_source(cfg: SourceConfig, journal: SqliteJournal, data_dir: Path,
@@ -82,7 +97,7 @@ async def _supervise_source(cfg: SourceConfig, journal: SqliteJournal, data_dir:
                 err = classify(e)
                 # Our own slot can still look busy just after a lost connection (the server has not
                 # noticed yet); someone else's slot at the first start is an operator's problem.
-                retriable = isinstance(err, Transient) or (opened and isinstance(err, SlotInUse))
+                retriable = isinstance(err, Transient) or (opened and _slot_in_use(err))
                 if not retriable or 0 <= cfg.errors_max_retries <= retries:
                     if err is e:
                         raise
@@ -104,7 +119,7 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
     sinks = [c for c in connectors if isinstance(c, FileStreamSinkConfig)]
     # Mappings are compiled against the sources' live catalogs before capture starts: a bad mapping
     # (all its problems, with file, line and column) stops the run before anything is captured.
-    mappers = [await asyncio.to_thread(sink_mapper, scfg, sources) for scfg in sinks]
+    mappers = [await asyncio.to_thread(_mapper, scfg, sources) for scfg in sinks]
     stats = RunStats()
     journal = SqliteJournal(data_dir / "journal.db")
     wakes = [asyncio.Event() for _ in sinks]

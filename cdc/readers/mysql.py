@@ -53,7 +53,6 @@ import pymysql
 
 from cdc.config import BinlogSourceConfig
 from cdc.errors import SourceError, Transient, classify
-from cdc.readers import mysqlddl
 from cdc.readers.base import CommittedTx, SchemaChange
 from cdc.readers.binlogrows import (
     BinlogColumn,
@@ -66,7 +65,6 @@ from cdc.readers.binlogrows import (
 )
 from cdc.readers.mysqlevents import EnvelopeMaker, Origin
 from cdc.readers.mysqlschema import TableSchema
-from cdc.readers.pgevents import KeyFn, key_function
 from cdc.readers.spill import SpillBuffer
 from cdc.types import ChangeEvent, SourceOffset
 
@@ -105,7 +103,6 @@ class _TableReader:
     schema: TableSchema
     topic: str
     decoder: RowDecoder
-    key: KeyFn | None
 
 
 @dataclass(slots=True)
@@ -258,6 +255,10 @@ class BinlogStreamer:
         thread: int | None = None
         ts_sec = 0
         now_ms = time.time_ns() // 1_000_000
+        # gtid.source.filter.dml.events: changes of transactions from unwanted GTID sources are skipped
+        filter_dml = cfg.gtid_source_filter_dml_events and bool(
+            cfg.gtid_source_includes or cfg.gtid_source_excludes)
+        skip_dml = False
         write_types = {BINLOG.WRITE_ROWS_EVENT_V1, BINLOG.WRITE_ROWS_EVENT_V2}
         update_types = {BINLOG.UPDATE_ROWS_EVENT_V1, BINLOG.UPDATE_ROWS_EVENT_V2}
         delete_types = {BINLOG.DELETE_ROWS_EVENT_V1, BINLOG.DELETE_ROWS_EVENT_V2}
@@ -298,6 +299,7 @@ class BinlogStreamer:
             if name == "MariadbGtidEvent":
                 now_ms = time.time_ns() // 1_000_000
                 tx_gtid = ev.gtid
+                skip_dml = filter_dml and not self.wanted_gtid(tx_gtid)
                 if not ev.flags & 1:     # FL_STANDALONE unset: a transaction follows (BEGIN implied)
                     tx = SpillBuffer(self.spill_dir, SPILL_EVENTS)
                     thread = None
@@ -305,6 +307,7 @@ class BinlogStreamer:
                 continue
             if name == "GtidEvent":
                 tx_gtid = ev.gtid
+                skip_dml = filter_dml and not self.wanted_gtid(tx_gtid)
                 continue
             if name == "QueryEvent":
                 ts_sec = ev.timestamp
@@ -342,7 +345,7 @@ class BinlogStreamer:
                 if tx is None:
                     tx = SpillBuffer(self.spill_dir, SPILL_EVENTS)
                 ts_sec = ev.timestamp
-                reader = self._table_reader(ev)
+                reader = None if skip_dml else self._table_reader(ev)
                 if reader is None:
                     continue
                 data, start, end = event_span(ev)
@@ -402,23 +405,27 @@ class BinlogStreamer:
         st.position = BinlogPosition(stream.log_file, stream.log_pos)
         if gtid is None:
             return
+        if not self.wanted_gtid(gtid):
+            return
         if self.flavor == "mariadb":
-            domain = gtid.split("-", 1)[0]
-            if self._gtid_source_wanted(gtid.split("-")[1]):
-                st.gtids[domain] = gtid
-        elif st.mysql_gtids is not None or gtid:
+            st.gtids[gtid.split("-", 1)[0]] = gtid
+        else:
             from pymysqlreplication.gtid import Gtid, GtidSet
 
-            if self._gtid_source_wanted(gtid.split(":", 1)[0]):
-                s = GtidSet(st.mysql_gtids or "")
-                s += Gtid(gtid)
-                st.mysql_gtids = str(s)
+            s = GtidSet(st.mysql_gtids or "")
+            s += Gtid(gtid)
+            st.mysql_gtids = str(s)
 
-    def _gtid_source_wanted(self, source: str) -> bool:
+    def wanted_gtid(self, gtid: str) -> bool:
+        """Whether a transaction's GTID comes from a source gtid.source.includes/excludes admit
+        (MariaDB: its domain-server pair; MySQL: its server UUID)."""
+        source = gtid.rsplit("-", 1)[0] if self.flavor == "mariadb" else gtid.split(":", 1)[0]
         return self.cfg.gtid_source_wanted(source)
 
     def _ddl(self, sql: str, db: str) -> list[SchemaChange]:
         st = self.state
+        from cdc.readers import mysqlddl  # sqlglot's tokenizer: loaded with the first DDL statement
+
         result = mysqlddl.apply_ddl(sql, db or None, st.schemas, st.db_charsets)
         changes: list[SchemaChange] = []
         for (d, t), schema in result.changed.items():
@@ -485,7 +492,7 @@ class BinlogStreamer:
             decoder = RowDecoder(schema, columns, self.modes, included, key=pk)
         except ValueError as e:
             raise SourceError(f"connector '{cfg.name}': {e}") from e
-        return _TableReader(schema, f"{cfg.topic_prefix}.{db}.{table}", decoder, key_function(pk))
+        return _TableReader(schema, f"{cfg.topic_prefix}.{db}.{table}", decoder)
 
 
 def _unit(offset: SourceOffset, buf: SpillBuffer | None, count: int, schemas: list[SchemaChange]) -> CommittedTx:
@@ -637,6 +644,8 @@ class BinlogReader:
             if row is None:
                 return None
             charset = st.db_charsets.get(db) if st else None
+            from cdc.readers import mysqlddl
+
             return mysqlddl.parse_create_table(str(row[1]), db, charset)
 
     async def close(self) -> None:

@@ -115,6 +115,9 @@ def _begin(reader: BinlogReader, conn: pymysql.Connection[Any]) -> list[tuple[Ta
         cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         started = time.monotonic()
         if lock:
+            # snapshot.lock.timeout.ms bounds the wait for the lock (whole seconds, at least one)
+            cur.execute("SET SESSION lock_wait_timeout = %s",
+                        (max(1, -(-reader.cfg.snapshot_lock_timeout_ms // 1000)),))
             cur.execute("FLUSH TABLES WITH READ LOCK")
         try:
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")

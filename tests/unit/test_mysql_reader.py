@@ -24,9 +24,9 @@ from cdc.readers.mysqlschema import ColumnDef, TableSchema
 def config(flavor: str, **extra: str) -> BinlogSourceConfig:
     cls = "io.debezium.connector.mariadb.MariaDbConnector" if flavor == "mariadb" else \
         "io.debezium.connector.mysql.MySqlConnector"
-    cfg = validate_connector({"name": "src", "config": {
-        "connector.class": cls, "database.hostname": "127.0.0.1", "database.user": "cdc",
-        "database.server.id": "77", "topic.prefix": "erp", **extra}})
+    cfg = validate_connector({
+        "name": "src", "connector.class": cls, "database.hostname": "127.0.0.1", "database.user": "cdc",
+        "database.server.id": "77", "topic.prefix": "erp", **extra})
     assert isinstance(cfg, BinlogSourceConfig)
     return cfg
 
