@@ -70,6 +70,7 @@ from cdc.types import ChangeEvent, SourceOffset
 
 log = logging.getLogger(__name__)
 
+_ROWS_EVENTS = {"WriteRowsEvent": "c", "UpdateRowsEvent": "u", "DeleteRowsEvent": "d"}
 HEARTBEAT_S = 1.0          # server heartbeat period: how soon the stream thread notices a stop
 BATCH_EVENTS = 5_000       # events the stream thread groups into one hand-off, at most
 QUEUE_BATCHES = 4          # hand-offs waiting for the event loop, at most (bounded memory)
@@ -186,13 +187,12 @@ class _Handoff:
 class BinlogStreamer:
     """The stream thread's work: binlog events in, committed units out (runs in a worker thread)."""
 
-    def __init__(self, cfg: BinlogSourceConfig, state: StreamState, server_id: int, checksum: bool,
+    def __init__(self, cfg: BinlogSourceConfig, state: StreamState, server_id: int,
                  spill_dir: Any, end: BinlogPosition | None, flavor: str,
                  fetch_schema: Callable[[str, str], TableSchema | None]) -> None:
         self.cfg = cfg
         self.state = state
         self.server_id = server_id
-        self.checksum = checksum
         self.spill_dir = spill_dir
         self.end = end
         self.flavor = flavor
@@ -244,7 +244,6 @@ class BinlogStreamer:
         out.put(None)
 
     def _loop(self, stream: Any, out: _Handoff) -> None:
-        from pymysqlreplication.constants import BINLOG
         st = self.state
         cfg = self.cfg
         batch: list[CommittedTx] = []
@@ -259,9 +258,6 @@ class BinlogStreamer:
         filter_dml = cfg.gtid_source_filter_dml_events and bool(
             cfg.gtid_source_includes or cfg.gtid_source_excludes)
         skip_dml = False
-        write_types = {BINLOG.WRITE_ROWS_EVENT_V1, BINLOG.WRITE_ROWS_EVENT_V2}
-        update_types = {BINLOG.UPDATE_ROWS_EVENT_V1, BINLOG.UPDATE_ROWS_EVENT_V2}
-        delete_types = {BINLOG.DELETE_ROWS_EVENT_V1, BINLOG.DELETE_ROWS_EVENT_V2}
 
         def flush() -> bool:
             nonlocal batch, batch_events
@@ -270,24 +266,58 @@ class BinlogStreamer:
             batch, batch_events = [], 0
             return True
 
-        def commit(count_events: int, buf: SpillBuffer | None) -> None:
+        def finish(buf: SpillBuffer | None) -> bool:
+            """End the open unit (a transaction, or a DDL statement); False: stop streaming."""
             nonlocal batch_events
-            unit = _unit(st.offset(ts_sec), buf, count_events, list(tx_schemas))
-            batch.append(unit)
-            batch_events += count_events
+            self._end_tx(stream, tx_gtid)
+            count = 0 if buf is None else buf.count
+            batch.append(_unit(st.offset(ts_sec), buf, count, list(tx_schemas)))
+            batch_events += count
             tx_schemas.clear()
+            return self._after_commit(stream, batch_events, flush)
 
         for ev in stream:
             if out.stop.is_set():
                 return
-            etype = ev.event_type
             name = type(ev).__name__
-            if name == "HeartbeatLogEvent":
-                at_end = self._at_end(stream)
-                if tx is None and (batch or at_end) and (not flush() or at_end):
+            if name in _ROWS_EVENTS:
+                if tx is None:
+                    tx = SpillBuffer(self.spill_dir, SPILL_EVENTS)
+                ts_sec = ev.timestamp
+                if not skip_dml:
+                    self._rows(ev, _ROWS_EVENTS[name], tx, tx_gtid, thread, now_ms)
+            elif name == "XidEvent":
+                ts_sec = ev.timestamp
+                buf, tx = tx, None
+                if not finish(buf):
                     return
-                continue
-            if name == "RotateEvent":
+            elif name == "MariadbGtidEvent":
+                now_ms = time.time_ns() // 1_000_000
+                tx_gtid, ts_sec = ev.gtid, ev.timestamp
+                skip_dml = filter_dml and not self.wanted_gtid(ev.gtid)
+                if not ev.flags & 1:     # FL_STANDALONE unset: a transaction follows (BEGIN implied)
+                    tx, thread = SpillBuffer(self.spill_dir, SPILL_EVENTS), None
+            elif name == "GtidEvent":
+                tx_gtid = ev.gtid
+                skip_dml = filter_dml and not self.wanted_gtid(ev.gtid)
+            elif name == "QueryEvent":
+                ts_sec = ev.timestamp
+                q = ev.query
+                if q == "BEGIN":
+                    now_ms = time.time_ns() // 1_000_000
+                    tx = tx or SpillBuffer(self.spill_dir, SPILL_EVENTS)
+                    thread = ev.slave_proxy_id
+                    continue
+                if q != "COMMIT":    # COMMIT ends a non-transactional engine's group
+                    db = ev.schema.decode() if isinstance(ev.schema, bytes) else str(ev.schema or "")
+                    tx_schemas.extend(self._ddl(q, db))
+                    if tx is not None:
+                        continue
+                # a COMMIT, or a DDL statement outside a transaction: a unit of its own
+                buf, tx = tx, None
+                if not finish(buf):
+                    return
+            elif name == "RotateEvent":
                 if tx is not None and ev.timestamp == 0:
                     # The library reconnected by itself in the middle of a transaction; its table
                     # maps may be gone. Start again from the last stored position instead.
@@ -295,93 +325,39 @@ class BinlogStreamer:
                                     "last stored position")
                 st.position = BinlogPosition(ev.next_binlog, ev.position)
                 self._tables.clear()
-                continue
-            if name == "MariadbGtidEvent":
-                now_ms = time.time_ns() // 1_000_000
-                tx_gtid = ev.gtid
-                skip_dml = filter_dml and not self.wanted_gtid(tx_gtid)
-                if not ev.flags & 1:     # FL_STANDALONE unset: a transaction follows (BEGIN implied)
-                    tx = SpillBuffer(self.spill_dir, SPILL_EVENTS)
-                    thread = None
-                ts_sec = ev.timestamp
-                continue
-            if name == "GtidEvent":
-                tx_gtid = ev.gtid
-                skip_dml = filter_dml and not self.wanted_gtid(tx_gtid)
-                continue
-            if name == "QueryEvent":
-                ts_sec = ev.timestamp
-                q = ev.query
-                if q == "BEGIN":
-                    now_ms = time.time_ns() // 1_000_000
-                    if tx is None:
-                        tx = SpillBuffer(self.spill_dir, SPILL_EVENTS)
-                    thread = ev.slave_proxy_id
-                    continue
-                if q == "COMMIT":    # a non-transactional engine's group ends with a COMMIT query
-                    self._end_tx(stream, tx_gtid)
-                    commit(0 if tx is None else tx.count, tx)
-                    tx = None
-                    if not self._after_commit(stream, batch_events, flush):
-                        return
-                    continue
-                db = ev.schema.decode() if isinstance(ev.schema, bytes) else str(ev.schema or "")
-                tx_schemas.extend(self._ddl(q, db))
-                if tx is None:       # a DDL statement is a unit of its own
-                    self._end_tx(stream, tx_gtid)
-                    commit(0, None)
-                    if not self._after_commit(stream, batch_events, flush):
-                        return
-                continue
-            if name == "XidEvent":
-                ts_sec = ev.timestamp
-                self._end_tx(stream, tx_gtid)
-                commit(0 if tx is None else tx.count, tx)
-                tx = None
-                if not self._after_commit(stream, batch_events, flush):
+            elif name == "HeartbeatLogEvent":
+                at_end = self._at_end(stream)
+                if tx is None and (batch or at_end) and (not flush() or at_end):
                     return
-                continue
-            if etype in write_types or etype in update_types or etype in delete_types:
-                if tx is None:
-                    tx = SpillBuffer(self.spill_dir, SPILL_EVENTS)
-                ts_sec = ev.timestamp
-                reader = None if skip_dml else self._table_reader(ev)
-                if reader is None:
-                    continue
-                data, start, end = event_span(ev)
-                pos = ev.packet.log_pos - ev.packet.event_size
-                origin = Origin(reader.schema.db, reader.schema.table, reader.topic, ev.timestamp, ev.packet.server_id,
-                                tx_gtid, st.position.file, pos, thread)
-                dec = reader.decoder
-                # The hot path: row images and keys straight to JSON (C), envelopes around them, plain
-                # records into the buffer; no dict, orjson call or ChangeEvent per row.
-                try:
-                    if etype in write_types:
-                        if cfg.skipped("c"):
-                            continue
-                        rows: list[JsonRow] | list[JsonPair] = dec.write_rows_json(
-                            data, start, end, ev.columns_present_bitmap)
-                        op = "c"
-                    elif etype in update_types:
-                        if cfg.skipped("u"):
-                            continue
-                        rows = dec.update_rows_json(data, start, end, ev.columns_present_bitmap,
-                                                    ev.columns_present_bitmap2)
-                        op = "u"
-                    else:
-                        if cfg.skipped("d"):
-                            continue
-                        rows = dec.delete_rows_json(data, start, end, ev.columns_present_bitmap)
-                        op = "d"
-                except ValueError as e:
-                    raise SourceError(f"connector '{cfg.name}': cannot decode a row of "
-                                      f"{reader.schema.db}.{reader.schema.table} at {st.position.file}:{pos}: "
-                                      f"{e}") from e
-                append = tx.append
-                for topic, key, value in self.envelopes.events_json(origin, op, rows, now_ms):
-                    append((0, topic, key, value))
-                continue
         flush()
+
+    def _rows(self, ev: Any, op: str, tx: SpillBuffer, gtid: str | None, thread: int | None, now_ms: int) -> None:
+        """Decode one rows event into the open transaction's buffer (the hot path: row images and keys
+        straight to JSON in C, envelopes around them, plain records; no dict or ChangeEvent per row)."""
+        if self.cfg.skipped(op):
+            return
+        reader = self._table_reader(ev)
+        if reader is None:
+            return
+        data, start, end = event_span(ev)
+        pos = ev.packet.log_pos - ev.packet.event_size
+        schema = reader.schema
+        origin = Origin(schema.db, schema.table, reader.topic, ev.timestamp, ev.packet.server_id, gtid,
+                        self.state.position.file, pos, thread)
+        dec = reader.decoder
+        try:
+            if op == "c":
+                rows: list[JsonRow] | list[JsonPair] = dec.write_rows_json(data, start, end, ev.columns_present_bitmap)
+            elif op == "u":
+                rows = dec.update_rows_json(data, start, end, ev.columns_present_bitmap, ev.columns_present_bitmap2)
+            else:
+                rows = dec.delete_rows_json(data, start, end, ev.columns_present_bitmap)
+        except ValueError as e:
+            raise SourceError(f"connector '{self.cfg.name}': cannot decode a row of {schema.db}.{schema.table} "
+                              f"at {self.state.position.file}:{pos}: {e}") from e
+        append = tx.append
+        for topic, key, value in self.envelopes.events_json(origin, op, rows, now_ms):
+            append((0, topic, key, value))
 
     def _at_end(self, stream: Any) -> bool:
         if self.end is None:
@@ -524,7 +500,6 @@ class BinlogReader:
         self._stream_after = True
         self._resume_gtid = False
         self._flavor = "mysql"
-        self._checksum = False
         self._handoff: _Handoff | None = None
         self._thread: threading.Thread | None = None
 
@@ -543,10 +518,10 @@ class BinlogReader:
         cfg = self.cfg
         self._offset = offset
         with self._connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT @@version, @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_checksum")
+            cur.execute("SELECT @@version, @@log_bin, @@binlog_format, @@binlog_row_image")
             row = cur.fetchone()
             assert row is not None
-            version, log_bin, fmt, image, checksum = row
+            version, log_bin, fmt, image = row
             self._flavor = "mariadb" if "mariadb" in str(version).lower() else "mysql"
             if str(log_bin) not in ("1", "ON"):
                 raise SourceError(f"connector '{cfg.name}': the server's binary log is off; start it with "
@@ -557,7 +532,6 @@ class BinlogReader:
             if str(image).upper() != "FULL":
                 raise SourceError(f"connector '{cfg.name}': binlog_row_image is {image}; whole row images need "
                                   "binlog_row_image=FULL")
-            self._checksum = str(checksum).upper() not in ("NONE", "")
             cur.execute("SHOW BINARY LOGS")
             files = [str(r[0]) for r in cur.fetchall()]
             cur.execute("SHOW MASTER STATUS")
@@ -673,7 +647,7 @@ class BinlogReader:
             return
         if self.stop_at_end and self.end is not None and position_reached(st.position, self.end):
             return
-        streamer = BinlogStreamer(self.cfg, st, self.cfg.database_server_id, self._checksum, self.spill_dir,
+        streamer = BinlogStreamer(self.cfg, st, self.cfg.database_server_id, self.spill_dir,
                                   self.end if self.stop_at_end else None, self._flavor, self.fetch_schema)
         resume_gtid = self._resume_gtid
         async for unit in self._in_thread(lambda h: streamer.run(h, resume_gtid)):

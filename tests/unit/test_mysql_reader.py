@@ -38,7 +38,7 @@ class FakeStream:
 
 
 def streamer(flavor: str, state: StreamState, **extra: str) -> BinlogStreamer:
-    return BinlogStreamer(config(flavor, **extra), state, 77, True, None, None, flavor, lambda d, t: None)
+    return BinlogStreamer(config(flavor, **extra), state, 77, None, None, flavor, lambda d, t: None)
 
 
 def test_positions_order_by_file_number_then_offset() -> None:
