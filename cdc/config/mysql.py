@@ -44,13 +44,11 @@ import ssl
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field
 
 from cdc.config._base import (
     OPERATIONS,
     Bool,
-    ConnectorModel,
-    OptionalStr,
     PositiveInt,
     RegexList,
     Secret,
@@ -58,11 +56,11 @@ from cdc.config._base import (
     int_between,
     only_one,
     passes_filters,
-    skipped_operations_of,
     to_nonempty_str,
     to_topic_name,
     v,
 )
+from cdc.config.source import SourceModel
 
 # One rule for filters and skipped operations across source connectors (they live beside the
 # PostgreSQL model, which came first).
@@ -93,9 +91,10 @@ def _fail_only(refused: tuple[str, ...]) -> BeforeValidator:
     return v(enum_of("fail", unsupported=dict.fromkeys(refused, _ONLY_FAIL_REASON)))
 
 
-class BinlogSourceConfig(ConnectorModel):
+class BinlogSourceConfig(SourceModel):
     """What the MySQL and MariaDB connectors share (see the module docstring for defaults)."""
 
+    FILTER_KINDS: ClassVar[tuple[str, ...]] = ("database", "table", "column")
     flavor: ClassVar[Literal["mysql", "mariadb"]]
     source_connector: ClassVar[str]  # Debezium's source.connector in the events
 
@@ -282,12 +281,8 @@ class BinlogSourceConfig(ConnectorModel):
         Literal["long", "precise"], v(enum_of("long", "precise"))
     ] = Field("long", alias="bigint.unsigned.handling.mode")
     enable_time_adjuster: Bool = Field(True, alias="enable.time.adjuster")
-    tombstones_on_delete: Bool = Field(True, alias="tombstones.on.delete")
-    skipped_operations: Annotated[frozenset[str], v(skipped_operations_of)] = Field(
-        frozenset({"t"}), alias="skipped.operations")
     include_schema_changes: Bool = Field(False, alias="include.schema.changes")
     include_query: Bool = Field(False, alias="include.query")
-    provide_transaction_metadata: Bool = Field(False, alias="provide.transaction.metadata")
 
     # --- failures: only "fail" (see the module docstring) ---
     event_deserialization_failure_handling_mode: Annotated[
@@ -300,34 +295,14 @@ class BinlogSourceConfig(ConnectorModel):
         Literal["fail"], _fail_only(("warn", "ignore", "skip"))
     ] = Field("fail", alias="inconsistent.schema.handling.mode")
 
-    # --- pacing, heartbeats, signals, retries ---
-    heartbeat_interval_ms: Annotated[int, v(int_between(0))] = Field(0, alias="heartbeat.interval.ms")
-    max_batch_size: PositiveInt = Field(2048, alias="max.batch.size")
-    max_queue_size: PositiveInt = Field(8192, alias="max.queue.size")
-    poll_interval_ms: PositiveInt = Field(500, alias="poll.interval.ms")
-    signal_data_collection: OptionalStr = Field(None, alias="signal.data.collection")
-    errors_max_retries: Annotated[int, v(int_between(-1))] = Field(-1, alias="errors.max.retries")
-    retriable_restart_connector_wait_ms: PositiveInt = Field(
-        10000, alias="retriable.restart.connector.wait.ms")
 
     @classmethod
     def _check_combinations(cls, data: Mapping[str, Any]) -> list[str]:
-        problems = []
-        for kind in ("database", "table", "column"):
-            if f"{kind}.include.list" in data and f"{kind}.exclude.list" in data:
-                problems.append(f"properties '{kind}.include.list' and '{kind}.exclude.list' cannot both be "
-                                f"set (Debezium: \"{kind}.include.list\" is already specified)")
+        problems = super()._check_combinations(data)
         if "gtid.source.includes" in data and "gtid.source.excludes" in data:
             problems.append("properties 'gtid.source.includes' and 'gtid.source.excludes' cannot both be set "
                             "(Debezium: \"Cannot specify GTID excludes when includes are provided.\")")
         return problems
-
-    @model_validator(mode="after")
-    def _queue_larger_than_batch(self) -> BinlogSourceConfig:
-        if self.max_queue_size <= self.max_batch_size:
-            raise ValueError(f"property 'max.queue.size' = {self.max_queue_size} must be larger than "
-                             f"'max.batch.size' ({self.max_batch_size})")
-        return self
 
     # --- questions the reader asks ---
 
@@ -351,10 +326,6 @@ class BinlogSourceConfig(ConnectorModel):
         """Whether GTIDs of this source count (gtid.source.includes/excludes): a server UUID for MySQL, a
         ``domain-server`` pair such as ``0-1`` for MariaDB. True for every source when neither is set."""
         return passes_filters(source, self.gtid_source_includes, self.gtid_source_excludes)
-
-    def skipped(self, op: str) -> bool:
-        """Whether events of this Debezium operation code (``c``, ``u``, ``d``, ``t``, ``r``) are dropped."""
-        return op in self.skipped_operations
 
     def tls_level(self) -> TlsLevel:
         """``database.ssl.mode`` in one vocabulary for both flavors."""

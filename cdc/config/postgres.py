@@ -28,12 +28,11 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from cdc.config._base import (
     OPERATIONS,
     Bool,
-    ConnectorModel,
     OptionalStr,
     PositiveInt,
     RegexList,
@@ -42,12 +41,12 @@ from cdc.config._base import (
     int_between,
     only_one,
     passes_filters,
-    skipped_operations_of,
     to_nonempty_str,
     to_str,
     to_topic_name,
     v,
 )
+from cdc.config.source import SourceModel
 
 POSTGRES_CONNECTOR = "io.debezium.connector.postgresql.PostgresConnector"
 
@@ -85,7 +84,7 @@ def _publication_name(value: Any) -> str:
 _SNAPSHOT_MODES = ("initial", "no_data", "never", "initial_only", "when_needed", "always")
 
 
-class PostgresSourceConfig(ConnectorModel):
+class PostgresSourceConfig(SourceModel):
     """A Debezium PostgreSQL source connector, validated (see the module docstring for defaults)."""
 
     ONLY_DEFAULT: ClassVar[Mapping[str, tuple[str, str]]] = {
@@ -96,6 +95,7 @@ class PostgresSourceConfig(ConnectorModel):
         "signal.data.collection": ("", "ad-hoc snapshot signals come with the operations work (issue #6)"),
     }
 
+    FILTER_KINDS: ClassVar[tuple[str, ...]] = ("schema", "table", "column")
     CONNECTOR_CLASSES: ClassVar[tuple[str, ...]] = (POSTGRES_CONNECTOR, "PostgresConnector", "Postgres")
     KIND: ClassVar[str] = "source"
     UNSUPPORTED: ClassVar[dict[str, str]] = {
@@ -270,37 +270,8 @@ class PostgresSourceConfig(ConnectorModel):
     interval_handling_mode: Annotated[
         Literal["numeric", "string"], v(enum_of("numeric", "string"))
     ] = Field("numeric", alias="interval.handling.mode")
-    tombstones_on_delete: Bool = Field(True, alias="tombstones.on.delete")
-    skipped_operations: Annotated[frozenset[str], v(skipped_operations_of)] = Field(
-        frozenset({"t"}), alias="skipped.operations")
     include_unknown_datatypes: Bool = Field(False, alias="include.unknown.datatypes")
-    provide_transaction_metadata: Bool = Field(False, alias="provide.transaction.metadata")
 
-    # --- pacing, heartbeats, signals, retries ---
-    heartbeat_interval_ms: Annotated[int, v(int_between(0))] = Field(0, alias="heartbeat.interval.ms")
-    max_batch_size: PositiveInt = Field(2048, alias="max.batch.size")
-    max_queue_size: PositiveInt = Field(8192, alias="max.queue.size")
-    poll_interval_ms: PositiveInt = Field(500, alias="poll.interval.ms")
-    signal_data_collection: OptionalStr = Field(None, alias="signal.data.collection")
-    errors_max_retries: Annotated[int, v(int_between(-1))] = Field(-1, alias="errors.max.retries")
-    retriable_restart_connector_wait_ms: PositiveInt = Field(
-        10000, alias="retriable.restart.connector.wait.ms")
-
-    @classmethod
-    def _check_combinations(cls, data: Mapping[str, Any]) -> list[str]:
-        problems = []
-        for kind in ("schema", "table", "column"):
-            if f"{kind}.include.list" in data and f"{kind}.exclude.list" in data:
-                problems.append(f"properties '{kind}.include.list' and '{kind}.exclude.list' cannot both be "
-                                f"set (Debezium: \"{kind}.include.list\" is already specified)")
-        return problems
-
-    @model_validator(mode="after")
-    def _queue_larger_than_batch(self) -> PostgresSourceConfig:
-        if self.max_queue_size <= self.max_batch_size:
-            raise ValueError(f"property 'max.queue.size' = {self.max_queue_size} must be larger than "
-                             f"'max.batch.size' ({self.max_batch_size})")
-        return self
 
     # --- questions the reader asks ---
 
@@ -316,10 +287,6 @@ class PostgresSourceConfig(ConnectorModel):
     def column_included(self, schema: str, table: str, column: str) -> bool:
         """Whether a column appears in events (column.include/exclude.list on ``schema.table.column``)."""
         return passes_filters(f"{schema}.{table}.{column}", self.column_include_list, self.column_exclude_list)
-
-    def skipped(self, op: str) -> bool:
-        """Whether events of this Debezium operation code (``c``, ``u``, ``d``, ``t``, ``r``) are dropped."""
-        return op in self.skipped_operations
 
     def conninfo(self, replication: bool = False) -> str:
         """A libpq connection string for this source, password included: never log it.

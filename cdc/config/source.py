@@ -1,0 +1,67 @@
+"""`SourceModel`: what every Debezium source connector's configuration shares.
+
+Role: the properties and rules the PostgreSQL and the MySQL/MariaDB models have in common — event
+options (`tombstones.on.delete`, `skipped.operations`, `provide.transaction.metadata`), pacing,
+heartbeats, signals and retries, the "include and exclude lists cannot both be set" rule for the
+filter kinds a connector names (`FILTER_KINDS`), and `max.queue.size` > `max.batch.size` — declared
+once. Failure story: as every model, problems are returned all at once by the validation driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import Field, model_validator
+
+from cdc.config._base import (
+    Bool,
+    ConnectorModel,
+    OptionalStr,
+    PositiveInt,
+    int_between,
+    skipped_operations_of,
+    v,
+)
+
+
+class SourceModel(ConnectorModel):
+    """Base of the source connector models (see the module docstring)."""
+
+    FILTER_KINDS: ClassVar[tuple[str, ...]] = ("table", "column")
+
+    # --- events ---
+    tombstones_on_delete: Bool = Field(True, alias="tombstones.on.delete")
+    skipped_operations: Annotated[frozenset[str], v(skipped_operations_of)] = Field(
+        frozenset({"t"}), alias="skipped.operations")
+    provide_transaction_metadata: Bool = Field(False, alias="provide.transaction.metadata")
+
+    # --- pacing, heartbeats, signals, retries ---
+    heartbeat_interval_ms: Annotated[int, v(int_between(0))] = Field(0, alias="heartbeat.interval.ms")
+    max_batch_size: PositiveInt = Field(2048, alias="max.batch.size")
+    max_queue_size: PositiveInt = Field(8192, alias="max.queue.size")
+    poll_interval_ms: PositiveInt = Field(500, alias="poll.interval.ms")
+    signal_data_collection: OptionalStr = Field(None, alias="signal.data.collection")
+    errors_max_retries: Annotated[int, v(int_between(-1))] = Field(-1, alias="errors.max.retries")
+    retriable_restart_connector_wait_ms: PositiveInt = Field(
+        10000, alias="retriable.restart.connector.wait.ms")
+
+    @classmethod
+    def _check_combinations(cls, data: Mapping[str, Any]) -> list[str]:
+        problems = []
+        for kind in cls.FILTER_KINDS:
+            if f"{kind}.include.list" in data and f"{kind}.exclude.list" in data:
+                problems.append(f"properties '{kind}.include.list' and '{kind}.exclude.list' cannot both be "
+                                f"set (Debezium: \"{kind}.include.list\" is already specified)")
+        return problems
+
+    @model_validator(mode="after")
+    def _queue_larger_than_batch(self) -> Self:
+        if self.max_queue_size <= self.max_batch_size:
+            raise ValueError(f"property 'max.queue.size' = {self.max_queue_size} must be larger than "
+                             f"'max.batch.size' ({self.max_batch_size})")
+        return self
+
+    def skipped(self, op: str) -> bool:
+        """Whether events of this Debezium operation code (``c``, ``u``, ``d``, ``t``, ``r``) are dropped."""
+        return op in self.skipped_operations
