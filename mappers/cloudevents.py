@@ -16,7 +16,6 @@ duplicates. It is the first 128 bits of BLAKE2b over those parts, as 32 hex digi
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,7 +75,7 @@ class EventWriter:
     frame; the bytes equal `cloudevent()`'s for the same values (attribute order included).
     """
 
-    __slots__ = ("_connector", "_fingerprint", "_schema_part", "_source_part", "_time_cache", "_types")
+    __slots__ = ("_connector", "_fingerprint", "_schema_part", "_source_part", "_time", "_ts", "_types")
 
     def __init__(self, connector: str, fingerprint: str, dataschema: str | None) -> None:
         self._connector = connector
@@ -84,7 +83,8 @@ class EventWriter:
         self._schema_part = b'","datacontenttype":"application/json"' + (
             b"" if dataschema is None else b',"dataschema":' + orjson.dumps(dataschema))
         self._source_part: bytes | None = None
-        self._time_cache: tuple[Any, bytes] = (None, b"")
+        self._ts: Any = None
+        self._time = b""
         self._types: dict[str, bytes] = {}
 
     def bind_source(self, uri: str) -> None:
@@ -95,6 +95,15 @@ class EventWriter:
     def bound(self) -> bool:
         return self._source_part is not None
 
+    def type_json(self, type_: str) -> bytes:
+        """An event type as JSON (cached: a mapping has a handful of types)."""
+        out = self._types.get(type_)
+        if out is None:
+            out = orjson.dumps(type_)
+            if len(self._types) < 256:
+                self._types[type_] = out
+        return out
+
     def write(self, source: dict[str, Any], op: str, subject: str, subject_json: bytes, type_: str,
               deleted: bool, data_json: bytes, change: str = "") -> bytes:
         """One event for a change at `source` (the Debezium source block of the change).
@@ -102,26 +111,23 @@ class EventWriter:
         `change` tells apart changes sharing a source position (the rows of one snapshot): a multi-table
         mapping's event comes from a change of any of its tables, so it gives the change's topic and key."""
         ts = source.get("ts_us")
-        cached, time = self._time_cache
-        if ts is None or ts != cached:
-            time = commit_time(source).encode()
-            self._time_cache = (ts, time)
+        if ts is None or ts != self._ts:  # the events of one transaction share their commit time
+            self._time = commit_time(source).encode()
+            self._ts = ts
+        source_part = self._source_part
+        if source_part is None:  # the first event binds what the source block tells once
+            self.bind_source(source_uri(source))
+            self._connector = self._connector or str(source.get("name", ""))
+            source_part = self._source_part
+            assert source_part is not None
         lsn = source.get("lsn")
         position = f"lsn:{lsn}" if lsn is not None else source_position(source)
         if change:
             position += "\x1e" + change
-        raw = "\x1f".join((self._connector or str(source.get("name", "")), position, op, subject, type_,
-                           self._fingerprint))
-        id_ = binascii.hexlify(hashlib.blake2b(raw.encode(), digest_size=16).digest())  # = event_id(...)
-        type_json = self._types.get(type_)
-        if type_json is None:
-            type_json = orjson.dumps(type_)
-            if len(self._types) < 256:  # a mapping's own _type values: usually a handful
-                self._types[type_] = type_json
-        if self._source_part is None:
-            self.bind_source(source_uri(source))
-        assert self._source_part is not None
-        return b"".join((b'{"specversion":"1.0","id":"', id_, self._source_part, type_json,
-                         b',"subject":', subject_json, b',"time":"', time,
+        # = event_id(...), inline: this runs once per event
+        raw = f"{self._connector}\x1f{position}\x1f{op}\x1f{subject}\x1f{type_}\x1f{self._fingerprint}"
+        id_ = hashlib.blake2b(raw.encode(), digest_size=16).hexdigest().encode()
+        return b"".join((b'{"specversion":"1.0","id":"', id_, source_part, self.type_json(type_),
+                         b',"subject":', subject_json, b',"time":"', self._time,
                          b'","datacontenttype":"application/json"' if deleted else self._schema_part,
                          b',"data":', data_json, b"}"))

@@ -1001,7 +1001,10 @@ class _Compiler:
         a, b, key = self.compare_types(a, b, node, "IS DISTINCT FROM" if self.pg else "=")
         fa, la = self.bind(a)
         fb, lb = self.bind(b)
-        same = f"(({fa} is None) == ({fb} is None) and ({la} is None or {key(la)} == {key(lb)}))"
+
+        def is_null(e: Expr, code: str) -> str:  # a constant's NULL-ness is known now (no `1 is None` code)
+            return repr(e.value is None) if e.const else f"({code} is None)"
+        same = f"({is_null(a, fa)} == {is_null(b, fb)} and ({is_null(a, la)} or {key(la)} == {key(lb)}))"
         e = Expr(same if equal else f"(not {same})", BOOL, old=a.old or b.old)
         return self.fold(e, node) if a.const and b.const else e
 

@@ -89,6 +89,10 @@ def data_writer(fields: Sequence[tuple[str, int, Callable[[Any], Any] | None, bo
             checks.append(f"    if v[{i}] is None: raise _required({model!r}, {name!r})")
         if conv is None:
             items.append(f"{name!r}: v[{i}]")
+        elif conv is _dec_json:  # inline: plain notation unless str() chose an exponent
+            ns["_dec"] = _dec_json
+            items.append(f"{name!r}: (None if (x := v[{i}]) is None else "
+                         f"(t if 'E' not in (t := str(x)) else _dec(x)))")
         else:
             ns[f"_c{n}"] = conv
             items.append(f"{name!r}: (None if (x := v[{i}]) is None else _c{n}(x))")

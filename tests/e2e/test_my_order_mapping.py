@@ -71,7 +71,8 @@ def test_mariadb_order_with_lines_replay_equals_query(tmp_path: Path, my_server:
                 "price DECIMAL(12,2), PRIMARY KEY (orno, n)) DEFAULT CHARSET=utf8mb4",
                 "INSERT INTO orders VALUES ('O1', 'C1', '20', 20240131, 10.50, NULL), "
                 "('O2', 'C1', '20', 0, 0, NULL), ('O3', 'C2', '30', 20240229, -1.25, NULL)",
-                "INSERT INTO orderlines VALUES ('O1', 1, 'A', 1.5, 2.00), ('O1', 2, 'B', 2, 0.99), ('O2', 1, 'C', 1, 1)")
+                "INSERT INTO orderlines VALUES ('O1', 1, 'A', 1.5, 2.00), ('O1', 2, 'B', 2, 0.99), "
+                "('O2', 1, 'C', 1, 1)")
     files = write_my_connectors(tmp_path, srv, db, "myord", server_id=5470)
     (tmp_path / "order.sql").write_text(mapping(db))
     sink = json.loads(files[1].read_text())
@@ -100,7 +101,7 @@ def test_mariadb_order_with_lines_replay_equals_query(tmp_path: Path, my_server:
     run_to_end(files, tmp_path / "data")
     events = read_events(out)
     assert replay(events) == expected(srv, db)
-    streamed = [e for e in events[len(snapshot):]]
+    streamed = events[len(snapshot):]
     assert [e["type"] for e in streamed if e["subject"] == "O3"][-1] == "order.deleted"
     assert replay(events)["O2"]["lines"] == [] and replay(events)["O4"]["lines"][0]["quantity"] == "3.000"
     assert streamed[0]["source"] == f"/myord/{db}/orders"

@@ -264,3 +264,46 @@ def test_the_shipped_mappings_compile_against_the_demo_schema() -> None:
     assert {t.qualified for t in m.tables} == {"m3.oohead", "m3.ooline"}
     compile_mapping((root / "config/mappings/order.sql").read_text(), demo)
     assert compile_mapping((root / "config/mappings/customer.sql").read_text(), demo).names[0] == "id"
+
+
+async def test_delivery_retries_a_transient_source_query(tmp_path: Any) -> None:
+    """A multi-table mapping's source query failing transiently is retried: the batch is mapped again."""
+    import asyncio
+    import re
+
+    from cdc.errors import Transient
+    from cdc.journal.sqlite import SqliteJournal
+    from cdc.pipeline.delivery import DeliveryStats, run_delivery
+    from cdc.types import ChangeEvent
+
+    class Flaky(FakeReader):
+        failures = 1
+
+        def rows(self, queries: Sequence[tuple[str, list[Any]]]) -> list[list[tuple[Any, ...]]]:
+            if self.failures:
+                self.failures -= 1
+                raise Transient("OperationalError: the source restarted")
+            return super().rows(queries)
+
+    class Sink:
+        def __init__(self) -> None:
+            self.got: list[JournalRecord] = []
+
+        def open(self) -> None: ...
+
+        def deliver(self, records: list[JournalRecord]) -> None:
+            self.got += records
+
+        def close(self) -> None: ...
+
+    journal = SqliteJournal(tmp_path / "journal.db")
+    rec = change(1, "oohead", "c", None, head("O1"))
+    journal.append("erp", [[ChangeEvent(rec.topic, b"{}", rec.value)]], {"lsn": 1})
+    reader = Flaky({(100, "O1        "): ("O1", "C1", "20", [])})
+    sink = Sink()
+    stats = DeliveryStats()
+    await asyncio.wait_for(run_delivery("orders", journal, sink, re.compile(r"erp\..*"), asyncio.Event(),
+                                        lambda: journal.end_seq(), stats, mapper=mapper(reader)), 30)
+    journal.close()
+    assert reader.failures == 0 and len(reader.queries) == 1
+    assert [json.loads(r.value or b"")["type"] for r in sink.got] == ["order.upserted"] and stats.cursor == 1
