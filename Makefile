@@ -31,6 +31,7 @@ demo: install
 
 bench: install
 	$(PYTHON) -m bench.pg_catchup
+	$(PYTHON) -m bench.my_catchup
 
 clean:
 	rm -rf .mypy_cache .ruff_cache build *.egg-info
