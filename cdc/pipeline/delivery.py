@@ -66,7 +66,7 @@ def _warn(name: str) -> Callable[[RetryCallState], None]:
 
 def _retrying(name: str) -> AsyncRetrying:
     return AsyncRetrying(retry=retry_if_exception_type(Transient), reraise=True,
-                         wait=wait_exponential_jitter(initial=0.5, max=30), before_sleep=_warn(name))
+                         wait=wait_exponential_jitter(multiplier=0.5, max=30), before_sleep=_warn(name))
 
 
 @dataclass
