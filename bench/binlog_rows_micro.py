@@ -25,7 +25,6 @@ rows agree with the library's values. `python -m bench.binlog_rows_micro [--scal
 from __future__ import annotations
 
 import argparse
-import random
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -35,6 +34,7 @@ from typing import Any
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
+from bench.workload import transactions
 from cdc.readers.binlogrows import (
     NATIVE_AVAILABLE,
     JsonPair,
@@ -49,8 +49,6 @@ from cdc.readers.mysqlschema import ColumnDef, TableSchema
 from cdc.readers.pgevents import key_function
 from tests.servers.mariadb import MariaDbServer
 
-N_INSERT, BATCH, N_UPDATE, N_DELETE = 200_000, 1_000, 50_000, 10_000
-STATUSES = ["new", "paid", "packed", "shipped", "cancelled"]
 DDL = """CREATE TABLE orders(id bigint auto_increment primary key, customer_id int, status text,
   amount decimal(12,2), note text, updated_at timestamp(6) NULL) ENGINE=InnoDB"""
 SCHEMA_COLUMNS = (ColumnDef("id", "bigint", nullable=False), ColumnDef("customer_id", "int"),
@@ -63,24 +61,11 @@ Captured = tuple[str, bytes, int, int, bytes, bytes | None, Any]
 
 def workload(srv: MariaDbServer, db: str, scale: float) -> int:
     """The Debezium harness's DML (same rows, same transactions), scaled; returns the row changes made."""
-    inserts, updates, deletes = int(N_INSERT * scale), int(N_UPDATE * scale), int(N_DELETE * scale)
+    n = 0
     with srv.connect(db) as c, c.cursor() as cur:  # autocommit: each statement is one transaction
-        for b in range(inserts // BATCH):
-            start = b * BATCH + 1
-            rnd = random.Random(start)
-            rows = [(rnd.randint(1, 50_000), STATUSES[i % 3], f"{rnd.randint(100, 10_000_000) / 100:.2f}",
-                     f"order {i} note: lorem ipsum dolor sit amet {rnd.randint(0, 1 << 30)}")
-                    for i in range(start, start + BATCH)]
-            cur.execute("INSERT INTO orders(customer_id,status,amount,note,updated_at) VALUES "
-                        + ",".join(["(%s,%s,%s,%s,now(6))"] * len(rows)), [v for r in rows for v in r])
-        for b in range(updates // BATCH):
-            lo = b * 4 * BATCH
-            cur.execute("UPDATE orders SET status='shipped', amount=amount+1, updated_at=now(6), "
-                        "note=concat(note, ' upd') WHERE id > %s AND id <= %s AND id %% 4 = 0", (lo, lo + 4 * BATCH))
-        for b in range(deletes // BATCH):
-            lo = b * 20 * BATCH
-            cur.execute("DELETE FROM orders WHERE id > %s AND id <= %s AND id %% 20 = 1", (lo, lo + 20 * BATCH))
-    return (inserts // BATCH + updates // BATCH + deletes // BATCH) * BATCH
+        for sql, params in transactions("now(6)", scale):
+            n += cur.execute(sql, params)
+    return n
 
 
 def stream(srv: MariaDbServer, db: str, file: str, pos: int) -> BinLogStreamReader:

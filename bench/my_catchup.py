@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import re
 import statistics
 import sys
@@ -30,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.pg_catchup import BATCH, N_DELETE, N_INSERT, N_UPDATE, STATUSES, TOTAL, measured
+from bench.pg_catchup import measured
+from bench.workload import TOTAL, transactions
 from tests.servers.mariadb import MariaDbServer, mariadb_bin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,25 +53,8 @@ assert n == int(sys.argv[5]), n
 def workload(srv: MariaDbServer, db: str) -> None:
     """The Debezium harness's workload (same rows, same transactions)."""
     with srv.connect(db, autocommit=False) as c, c.cursor() as cur:
-        ph = "(%s,%s,%s,%s,now(6))"
-        for b in range(N_INSERT // BATCH):
-            start = b * BATCH + 1
-            rnd = random.Random(start)
-            rows = [(rnd.randint(1, 50_000), STATUSES[i % 3], f"{rnd.randint(100, 10_000_000) / 100:.2f}",
-                     f"order {i} note: lorem ipsum dolor sit amet {rnd.randint(0, 1 << 30)}")
-                    for i in range(start, start + BATCH)]
-            cur.execute("INSERT INTO orders(customer_id,status,amount,note,updated_at) VALUES "
-                        + ",".join([ph] * len(rows)), [v for r in rows for v in r])
-            c.commit()
-        for b in range(N_UPDATE // BATCH):
-            lo = b * 4 * BATCH
-            cur.execute("UPDATE orders SET status='shipped', amount=amount+1, updated_at=now(6), "
-                        "note=concat(note, ' upd') WHERE id > %s AND id <= %s AND id %% 4 = 0",
-                        (lo, lo + 4 * BATCH))
-            c.commit()
-        for b in range(N_DELETE // BATCH):
-            lo = b * 20 * BATCH
-            cur.execute("DELETE FROM orders WHERE id > %s AND id <= %s AND id %% 20 = 1", (lo, lo + 20 * BATCH))
+        for sql, params in transactions("now(6)"):
+            cur.execute(sql, params)
             c.commit()
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import re
 import resource
 import statistics
@@ -31,38 +30,19 @@ from pathlib import Path
 
 import psycopg
 
+from bench.workload import TOTAL, transactions
 from tests.servers.postgres import PgServer
 
 ROOT = Path(__file__).resolve().parents[1]
-N_INSERT, BATCH, N_UPDATE, N_DELETE = 200_000, 1_000, 50_000, 10_000
-TOTAL = N_INSERT + N_UPDATE + N_DELETE
-STATUSES = ["new", "paid", "packed", "shipped", "cancelled"]
 DEBEZIUM = {"events/s": 21_943, "seconds": 11.85, "rss_mib": 1106, "cpu": "181 % of 200"}
 
 
 def workload(dsn: str) -> None:
-    """The Debezium harness's workload, verbatim in effect (same rows, same transactions)."""
+    """The Debezium harness's workload (same rows, same transactions)."""
     with psycopg.connect(dsn) as c:
         cur = c.cursor()
-        ph = "(%s,%s,%s,%s,now())"
-        for b in range(N_INSERT // BATCH):
-            start = b * BATCH + 1
-            rnd = random.Random(start)
-            rows = [(rnd.randint(1, 50_000), STATUSES[i % 3], f"{rnd.randint(100, 10_000_000) / 100:.2f}",
-                     f"order {i} note: lorem ipsum dolor sit amet {rnd.randint(0, 1 << 30)}")
-                    for i in range(start, start + BATCH)]
-            cur.execute("INSERT INTO orders(customer_id,status,amount,note,updated_at) VALUES "
-                        + ",".join([ph] * len(rows)), [v for r in rows for v in r])
-            c.commit()
-        for b in range(N_UPDATE // BATCH):
-            lo = b * 4 * BATCH
-            cur.execute("UPDATE orders SET status='shipped', amount=amount+1, updated_at=now(), "
-                        "note=concat(note, ' upd') WHERE id > %s AND id <= %s AND id %% 4 = 0",
-                        (lo, lo + 4 * BATCH))
-            c.commit()
-        for b in range(N_DELETE // BATCH):
-            lo = b * 20 * BATCH
-            cur.execute("DELETE FROM orders WHERE id > %s AND id <= %s AND id %% 20 = 1", (lo, lo + 20 * BATCH))
+        for sql, params in transactions("now()"):
+            cur.execute(sql, params)
             c.commit()
 
 
