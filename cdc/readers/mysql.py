@@ -93,6 +93,19 @@ class BinlogPosition:
         return int(self.file.rsplit(".", 1)[-1]), self.pos
 
 
+def binlog_status(cur: Any) -> tuple[BinlogPosition, str | None] | None:
+    """The server's current binlog position and executed GTID set (MySQL; None on MariaDB), or None
+    without a binary log. MySQL 8.4 renamed SHOW MASTER STATUS to SHOW BINARY LOG STATUS."""
+    try:
+        cur.execute("SHOW MASTER STATUS")
+    except pymysql.err.ProgrammingError:
+        cur.execute("SHOW BINARY LOG STATUS")
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return BinlogPosition(str(row[0]), int(row[1])), (str(row[4]) if len(row) > 4 and row[4] else None)
+
+
 def position_reached(current: BinlogPosition, end: BinlogPosition) -> bool:
     return current.key() >= end.key()
 
@@ -534,14 +547,12 @@ class BinlogReader:
                                   "binlog_row_image=FULL")
             cur.execute("SHOW BINARY LOGS")
             files = [str(r[0]) for r in cur.fetchall()]
-            cur.execute("SHOW MASTER STATUS")
-            status = cur.fetchone()
+            status = binlog_status(cur)
             if status is None:
-                raise SourceError(f"connector '{cfg.name}': SHOW MASTER STATUS returned nothing; is the binary "
-                                  "log enabled?")
-            current = BinlogPosition(str(status[0]), int(status[1]))
+                raise SourceError(f"connector '{cfg.name}': the server reports no binlog position; is the "
+                                  "binary log enabled?")
+            current, _ = status
             self.end = current
-            mysql_gtids = str(status[4]) if self._flavor == "mysql" and len(status) > 4 and status[4] else None
             cur.execute("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA")
             charsets = {str(d): str(c) for d, c in cur.fetchall()}
 
@@ -584,8 +595,6 @@ class BinlogReader:
                 state.gtids = {g.split("-", 1)[0]: g for g in str(gt).split(",") if g}
             elif gt:
                 state.mysql_gtids = str(gt)
-            elif mysql_gtids is not None:
-                state.mysql_gtids = None
             self._state = state
             if self._resume_gtid:
                 log.warning("connector %s: binlog file %s is gone; resuming from GTID state %s", cfg.name,

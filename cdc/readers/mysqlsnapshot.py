@@ -35,6 +35,7 @@ import pymysql
 import pymysql.converters
 import pymysql.cursors
 
+from cdc.errors import SourceError
 from cdc.readers import mysqlddl
 from cdc.readers.base import CommittedTx, SchemaChange
 from cdc.readers.mysqlevents import EnvelopeMaker, Origin
@@ -61,7 +62,7 @@ def _quote(name: str) -> str:
 
 def _read_position(reader: BinlogReader, cur: Any) -> None:
     """Fix the reader's start position (and GTID state) to what the open transaction sees."""
-    from cdc.readers.mysql import BinlogPosition
+    from cdc.readers.mysql import BinlogPosition, binlog_status
 
     st = reader._state
     assert st is not None
@@ -73,11 +74,11 @@ def _read_position(reader: BinlogReader, cur: Any) -> None:
         row = cur.fetchone()
         gtids = str(row[0]) if row and row[0] else ""
         st.gtids = {g.split("-", 1)[0]: g for g in gtids.split(",") if g}
-    else:
-        cur.execute("SHOW MASTER STATUS")
-        row = cur.fetchone()
-        st.position = BinlogPosition(str(row[0]), int(row[1]))
-        st.mysql_gtids = str(row[4]) if len(row) > 4 and row[4] else None
+    else:   # under the global read lock (minimal), or right after the transaction started (none)
+        current = binlog_status(cur)
+        if current is None:
+            raise SourceError(f"connector '{reader.cfg.name}': the server reports no binlog position")
+        st.position, st.mysql_gtids = current
 
 
 def _read_schemas(reader: BinlogReader, cur: Any) -> list[tuple[TableSchema, int]]:

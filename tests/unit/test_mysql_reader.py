@@ -93,3 +93,34 @@ def test_schema_history_round_trips_through_its_journal_form() -> None:
     schemas, stopped = load_history(entries)
     assert schemas == {("erp", "ocusma"): schema}
     assert stopped == {("erp", "odd"): "cannot parse"}
+
+
+class FakeCursor:
+    """Answers SHOW MASTER STATUS like MySQL ≤ 8.3, or only SHOW BINARY LOG STATUS like MySQL 8.4."""
+
+    def __init__(self, renamed: bool, row: tuple[Any, ...] | None) -> None:
+        self.renamed, self.row = renamed, row
+        self.queries: list[str] = []
+
+    def execute(self, q: str) -> None:
+        import pymysql
+
+        self.queries.append(q)
+        if self.renamed and q == "SHOW MASTER STATUS":
+            raise pymysql.err.ProgrammingError(1064, "You have an error in your SQL syntax")
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.row
+
+
+def test_binlog_status_on_mysql_before_and_after_8_4() -> None:
+    from cdc.readers.mysql import binlog_status
+
+    uuid_set = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-77"
+    for renamed in (False, True):
+        cur = FakeCursor(renamed, ("binlog.000042", 1234, "", "", uuid_set))
+        assert binlog_status(cur) == (BinlogPosition("binlog.000042", 1234), uuid_set)
+        assert cur.queries[-1] == ("SHOW BINARY LOG STATUS" if renamed else "SHOW MASTER STATUS")
+    assert binlog_status(FakeCursor(False, ("mariadb-bin.000001", 4, "", ""))) == (
+        BinlogPosition("mariadb-bin.000001", 4), None)
+    assert binlog_status(FakeCursor(False, None)) is None
