@@ -4,6 +4,8 @@
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("cdc.readers._pgspeed", ["cdc/readers/_pgspeed.c"], optional=True,
+                             depends=["cdc/readers/_jsonout.h"],
                              extra_compile_args=["-O2"]),
                    Extension("cdc.readers._myspeed", ["cdc/readers/_myspeed.c"], optional=True,
+                             depends=["cdc/readers/_jsonout.h"],
                              extra_compile_args=["-O2"])])

@@ -520,38 +520,7 @@ static PyObject *image(col_t *cols, const Py_ssize_t *idx, Py_ssize_t n, PyObjec
 /* ------------------------------------------------------------------------------------------------
  * encode_rows: values as orjson writes them, rows as JSON objects */
 
-typedef struct { char *p; Py_ssize_t len, cap; char stack[2048]; } out_t;
-
-static void out_init(out_t *o) { o->p = o->stack; o->len = 0; o->cap = sizeof o->stack; }
-static void out_free(out_t *o) { if (o->p != o->stack) PyMem_Free(o->p); }
-
-static int out_grow(out_t *o, Py_ssize_t need) {
-    Py_ssize_t cap = o->cap;
-    while (cap < o->len + need) cap *= 2;
-    char *np;
-    if (o->p == o->stack) {
-        np = PyMem_Malloc(cap);
-        if (np != NULL) memcpy(np, o->stack, o->len);
-    } else {
-        np = PyMem_Realloc(o->p, cap);
-    }
-    if (np == NULL) { PyErr_NoMemory(); return -1; }
-    o->p = np;
-    o->cap = cap;
-    return 0;
-}
-
-/* Room for n more bytes at o->p + o->len. */
-static inline int out_reserve(out_t *o, Py_ssize_t n) {
-    return o->len + n > o->cap ? out_grow(o, n) : 0;
-}
-
-static inline int out_put(out_t *o, const char *s, Py_ssize_t n) {
-    if (out_reserve(o, n) < 0) return -1;
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    return 0;
-}
+#include "_jsonout.h"
 
 static int out_bytes(out_t *o, PyObject *bytes) {
     return out_put(o, PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes));

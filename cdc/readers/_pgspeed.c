@@ -67,32 +67,7 @@ static int parse_head(const unsigned char *b, Py_ssize_t len, int in_stream, hea
  */
 enum { C_NUMBER = 0, C_STRING = 1, C_BOOL = 2, C_DECIMAL = 3, C_TSTZ6 = 4, C_FALLBACK = 5 };
 
-typedef struct { char *p; Py_ssize_t len, cap; char stack[2048]; } out_t;
-
-static void out_init(out_t *o) { o->p = o->stack; o->len = 0; o->cap = sizeof o->stack; }
-static void out_free(out_t *o) { if (o->p != o->stack) PyMem_Free(o->p); }
-
-static int out_grow(out_t *o, Py_ssize_t need) {
-    Py_ssize_t cap = o->cap;
-    while (cap < o->len + need) cap *= 2;
-    char *np;
-    if (o->p == o->stack) {
-        np = PyMem_Malloc(cap);
-        if (np != NULL) memcpy(np, o->stack, o->len);
-    } else {
-        np = PyMem_Realloc(o->p, cap);
-    }
-    if (np == NULL) { PyErr_NoMemory(); return -1; }
-    o->p = np; o->cap = cap;
-    return 0;
-}
-
-static inline int out_put(out_t *o, const char *s, Py_ssize_t n) {
-    if (o->len + n > o->cap && out_grow(o, n) < 0) return -1;
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    return 0;
-}
+#include "_jsonout.h"
 
 static const char HEX[] = "0123456789abcdef";
 
