@@ -54,10 +54,8 @@ from cdc.config._base import (
     Secret,
     enum_of,
     int_between,
-    only_one,
     passes_filters,
     to_nonempty_str,
-    to_topic_name,
     v,
 )
 from cdc.config.source import COMMON_UNSUPPORTED, COMMON_UNSUPPORTED_PREFIXES, SourceModel
@@ -164,15 +162,10 @@ class BinlogSourceConfig(SourceModel):
     connect_keep_alive_interval_ms: PositiveInt = Field(60000, alias="connect.keep.alive.interval.ms")
 
     # --- naming ---
-    topic_prefix: Annotated[str, v(to_topic_name)] = Field(alias="topic.prefix")
 
     # --- filters (comma-separated regexes; Debezium's full, case-insensitive match) ---
     database_include_list: RegexList = Field((), alias="database.include.list")
     database_exclude_list: RegexList = Field((), alias="database.exclude.list")
-    table_include_list: RegexList = Field((), alias="table.include.list")
-    table_exclude_list: RegexList = Field((), alias="table.exclude.list")
-    column_include_list: RegexList = Field((), alias="column.include.list")
-    column_exclude_list: RegexList = Field((), alias="column.exclude.list")
     gtid_source_includes: RegexList = Field((), alias="gtid.source.includes")
     gtid_source_excludes: RegexList = Field((), alias="gtid.source.excludes")
     gtid_source_filter_dml_events: Bool = Field(True, alias="gtid.source.filter.dml.events")
@@ -193,15 +186,8 @@ class BinlogSourceConfig(SourceModel):
                                "minimal_at_least_once": "", "custom": ""})),
     ] = Field("minimal", alias="snapshot.locking.mode")
     snapshot_lock_timeout_ms: PositiveInt = Field(10000, alias="snapshot.lock.timeout.ms")
-    snapshot_fetch_size: PositiveInt = Field(10240, alias="snapshot.fetch.size")
-    snapshot_max_threads: Annotated[
-        int, v(only_one("snapshots run on one thread; set snapshot.max.threads=1"))
-    ] = Field(1, alias="snapshot.max.threads")
 
     # --- event encoding ---
-    decimal_handling_mode: Annotated[
-        Literal["precise", "double", "string"], v(enum_of("precise", "double", "string"))
-    ] = Field("string", alias="decimal.handling.mode")
     time_precision_mode: Annotated[
         Literal["adaptive_time_microseconds", "connect"],
         v(enum_of("adaptive_time_microseconds", "connect",
@@ -210,10 +196,6 @@ class BinlogSourceConfig(SourceModel):
                                "isostring": "not supported yet for MySQL and MariaDB",
                                "microseconds": "", "nanoseconds": "", "structured": ""})),
     ] = Field("adaptive_time_microseconds", alias="time.precision.mode")
-    binary_handling_mode: Annotated[
-        Literal["bytes", "base64", "base64-url-safe", "hex"],
-        v(enum_of("bytes", "base64", "base64-url-safe", "hex")),
-    ] = Field("bytes", alias="binary.handling.mode")
     bigint_unsigned_handling_mode: Annotated[
         Literal["long", "precise"], v(enum_of("long", "precise"))
     ] = Field("long", alias="bigint.unsigned.handling.mode")

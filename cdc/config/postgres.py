@@ -39,11 +39,9 @@ from cdc.config._base import (
     Secret,
     enum_of,
     int_between,
-    only_one,
     passes_filters,
     to_nonempty_str,
     to_str,
-    to_topic_name,
     v,
 )
 from cdc.config.source import COMMON_UNSUPPORTED, COMMON_UNSUPPORTED_PREFIXES, SourceModel
@@ -154,7 +152,6 @@ class PostgresSourceConfig(SourceModel):
     database_tcp_keepalive: Bool = Field(True, alias="database.tcpKeepAlive")
 
     # --- naming and replication ---
-    topic_prefix: Annotated[str, v(to_topic_name)] = Field(alias="topic.prefix")
     plugin_name: Annotated[
         Literal["pgoutput"],
         v(enum_of("pgoutput", unsupported={"decoderbufs": "", "wal2json": "", "wal2json_streaming": "",
@@ -174,10 +171,6 @@ class PostgresSourceConfig(SourceModel):
     # --- filters (comma-separated regexes; Debezium's full, case-insensitive match) ---
     schema_include_list: RegexList = Field((), alias="schema.include.list")
     schema_exclude_list: RegexList = Field((), alias="schema.exclude.list")
-    table_include_list: RegexList = Field((), alias="table.include.list")
-    table_exclude_list: RegexList = Field((), alias="table.exclude.list")
-    column_include_list: RegexList = Field((), alias="column.include.list")
-    column_exclude_list: RegexList = Field((), alias="column.exclude.list")
 
     # --- snapshot ---
     snapshot_mode: Annotated[
@@ -186,24 +179,13 @@ class PostgresSourceConfig(SourceModel):
                   unsupported={"configuration_based": "", "custom": "", "exported": "", "schema_only": "",
                                "schema_only_recovery": "", "recovery": ""})),
     ] = Field("initial", alias="snapshot.mode")
-    snapshot_fetch_size: PositiveInt = Field(10240, alias="snapshot.fetch.size")
-    snapshot_max_threads: Annotated[
-        int, v(only_one("snapshots run on one thread; set snapshot.max.threads=1"))
-    ] = Field(1, alias="snapshot.max.threads")
 
     # --- event encoding ---
-    decimal_handling_mode: Annotated[
-        Literal["precise", "double", "string"], v(enum_of("precise", "double", "string"))
-    ] = Field("string", alias="decimal.handling.mode")
     time_precision_mode: Annotated[
         Literal["adaptive", "adaptive_time_microseconds", "connect", "isostring"],
         v(enum_of("adaptive", "adaptive_time_microseconds", "connect", "isostring",
                   unsupported={"microseconds": "", "nanoseconds": ""})),
     ] = Field("adaptive", alias="time.precision.mode")
-    binary_handling_mode: Annotated[
-        Literal["bytes", "base64", "base64-url-safe", "hex"],
-        v(enum_of("bytes", "base64", "base64-url-safe", "hex")),
-    ] = Field("bytes", alias="binary.handling.mode")
     interval_handling_mode: Annotated[
         Literal["numeric", "string"], v(enum_of("numeric", "string"))
     ] = Field("numeric", alias="interval.handling.mode")

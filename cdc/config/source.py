@@ -1,6 +1,7 @@
 """`SourceModel`: what every Debezium source connector's configuration shares.
 
-Role: the properties and rules the PostgreSQL and the MySQL/MariaDB models have in common — event
+Role: the properties and rules the PostgreSQL and the MySQL/MariaDB models have in common — naming
+(`topic.prefix`), table and column filters, snapshot chunking, decimal and binary encodings, event
 options (`tombstones.on.delete`, `skipped.operations`, `provide.transaction.metadata`), pacing,
 heartbeats, signals and retries, the "include and exclude lists cannot both be set" rule for the
 filter kinds a connector names (`FILTER_KINDS`), and `max.queue.size` > `max.batch.size` — declared
@@ -10,7 +11,7 @@ once. Failure story: as every model, problems are returned all at once by the va
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -19,8 +20,12 @@ from cdc.config._base import (
     ConnectorModel,
     OptionalStr,
     PositiveInt,
+    RegexList,
+    enum_of,
     int_between,
+    only_one,
     skipped_operations_of,
+    to_topic_name,
     v,
 )
 
@@ -101,6 +106,28 @@ class SourceModel(ConnectorModel):
 
     FILTER_KINDS: ClassVar[tuple[str, ...]] = ("table", "column")
 
+    topic_prefix: Annotated[str, v(to_topic_name)] = Field(alias="topic.prefix")
+
+    # --- filters (comma-separated regexes; Debezium's full, case-insensitive match) ---
+    table_include_list: RegexList = Field((), alias="table.include.list")
+    table_exclude_list: RegexList = Field((), alias="table.exclude.list")
+    column_include_list: RegexList = Field((), alias="column.include.list")
+    column_exclude_list: RegexList = Field((), alias="column.exclude.list")
+
+    # --- snapshot ---
+    snapshot_fetch_size: PositiveInt = Field(10240, alias="snapshot.fetch.size")
+    snapshot_max_threads: Annotated[
+        int, v(only_one("snapshots run on one thread; set snapshot.max.threads=1"))
+    ] = Field(1, alias="snapshot.max.threads")
+
+    # --- encoding (decimal.handling.mode defaults to string: see the README) ---
+    decimal_handling_mode: Annotated[
+        Literal["precise", "double", "string"], v(enum_of("precise", "double", "string"))
+    ] = Field("string", alias="decimal.handling.mode")
+    binary_handling_mode: Annotated[
+        Literal["bytes", "base64", "base64-url-safe", "hex"],
+        v(enum_of("bytes", "base64", "base64-url-safe", "hex")),
+    ] = Field("bytes", alias="binary.handling.mode")
     # --- events ---
     tombstones_on_delete: Bool = Field(True, alias="tombstones.on.delete")
     skipped_operations: Annotated[frozenset[str], v(skipped_operations_of)] = Field(
