@@ -6,8 +6,10 @@ already-serialized JSON, so that the journal and the file sink never re-encode a
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 # A source offset as stored in the journal, like a Kafka Connect source offset: a small JSON object.
 # PostgreSQL: {"lsn": <int, resume streaming after this commit LSN>, "txId": int, "ts_usec": int}
@@ -34,3 +36,75 @@ class JournalRecord:
     topic: str
     key: bytes | None
     value: bytes | None
+
+
+# --- Delivery to targets (issue #5): what the delivery engine hands a sink and what it gets back. ---
+
+@dataclass(frozen=True, slots=True)
+class SinkEvent:
+    """One business event on its way to a target: a mapped CloudEvent, parsed once by the engine.
+
+    `seq` is the journal seq of the change it came from (several events may share one); `id` the
+    CloudEvent id, which every request carries as its idempotency key; `type` e.g. ``customer.upserted``
+    or ``customer.deleted``; `subject` the business key (text); `data` the entity fields as JSON values
+    (None for deleted events); `raw` the whole CloudEvent JSON as the journal/mapper wrote it.
+    """
+
+    seq: int
+    id: str
+    type: str
+    subject: str
+    data: dict[str, Any] | None
+    raw: bytes
+
+    @property
+    def deleted(self) -> bool:
+        return self.type.endswith(".deleted")
+
+
+class OutcomeKind(enum.Enum):
+    DELIVERED = "delivered"  # the target acknowledged it (an idempotent repeat counts)
+    RETRY = "retry"          # not applied; may succeed later (429, 5xx, timeout, connection reset)
+    REJECTED = "rejected"    # the target refused this record for good (validation): dead-letter it
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one event of a batch. `status` is the target's HTTP status (per record where the
+    vendor reports one), `error` its error text or body (secrets never), `retry_after` its Retry-After in
+    seconds, if it sent one."""
+
+    kind: OutcomeKind
+    status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+
+DELIVERED = Outcome(OutcomeKind.DELIVERED)
+
+
+class Sink(Protocol):
+    """A delivery target (design §9). The engine batches events that share a `route` (at most
+    `max_batch_records` records and `max_batch_bytes` bytes of `raw`, never two of one subject),
+    keeps one batch in flight per key lane, rate-limits, retries and dead-letters per `Outcome`.
+
+    `deliver` returns one Outcome per event, in order. It raises `Transient` when the whole batch failed
+    in a way worth retrying (connection refused, timeout, a 5xx for a batch request: the engine retries
+    every event), `Permanent` when no record can be delivered until an operator acts (bad credentials,
+    an unknown object type): the sink stops.
+    """
+
+    name: str
+    max_batch_records: int
+    max_batch_bytes: int
+
+    def route(self, event: SinkEvent) -> str:
+        """The endpoint this event goes to (e.g. ``upsert Account``, ``delete Account``): events of one
+        batch share it, and each route has its own circuit breaker."""
+        ...
+
+    async def open(self) -> None: ...
+
+    async def deliver(self, batch: Sequence[SinkEvent]) -> Sequence[Outcome]: ...
+
+    async def close(self) -> None: ...

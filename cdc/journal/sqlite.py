@@ -89,6 +89,8 @@ from pathlib import Path
 from types import TracebackType
 
 from cdc.errors import CdcError, Permanent, Transient
+from cdc.journal import deadletters
+from cdc.journal.deadletters import DEAD_LETTER_SCHEMA, DeadLetter, DeadLetterFilter
 from cdc.types import ChangeEvent, JournalRecord, SourceOffset
 
 __all__ = ["SCHEMA_VERSION", "JournalReader", "SqliteJournal", "classify_sqlite_error"]
@@ -140,6 +142,10 @@ CREATE TABLE IF NOT EXISTS sink_cursors (
     seq        INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sink_lanes (
+    consumer   TEXT PRIMARY KEY,
+    done       TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS toast (
     topic_id INTEGER NOT NULL,
     key      BLOB NOT NULL,
@@ -158,7 +164,7 @@ CREATE TABLE IF NOT EXISTS schema_history (
     added_at  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS schema_history_connector ON schema_history (connector, id);
-"""
+""" + ";" + DEAD_LETTER_SCHEMA
 
 # The end of the journal (highest seq ever assigned) lives in meta, so that it survives a future
 # retention that deletes every event: a seq is never reused.
@@ -866,3 +872,76 @@ class JournalReader:
         """
         with _classified():
             _write_cursor(self._conn, consumer, seq, force)
+
+    # -- delivery sinks: per-lane progress and the dead-letter store (cdc.journal.deadletters) ----------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with _classified():
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def lane_progress(self, consumer: str, lanes: int) -> list[int] | None:
+        """Each key lane's done seq stored by `commit_delivery`, or None (none stored, or for another
+        number of lanes: the lanes' keys differ, so only the cursor can be trusted)."""
+        with _classified():
+            row = self._conn.execute("SELECT done FROM sink_lanes WHERE consumer = ?", (consumer,)).fetchone()
+        if row is None:
+            return None
+        done = [int(x) for x in str(row[0]).split(",") if x]
+        return done if len(done) == lanes else None
+
+    def commit_delivery(self, consumer: str, done: Sequence[int], dead: Sequence[DeadLetter] = (),
+                        delivered: Sequence[tuple[str, int]] = ()) -> int:
+        """Durably record a delivery sink's progress in one transaction and return its new cursor.
+
+        `done[i]`: every event of key lane i with seq <= it is delivered or dead-lettered; the cursor
+        becomes min(done) (never moving backwards). `dead` are stored in the dead-letter store;
+        `delivered` (subject, seq) pairs supersede older pending dead letters of their key.
+        """
+        cursor = min(done)
+        with self._transaction() as conn:
+            end = _read_end(conn)
+            if cursor > end:
+                raise ValueError(f"cursor {consumer!r}: seq {cursor} is past the journal's end ({end})")
+            conn.execute(_ADVANCE_CURSOR, (consumer, cursor, _now_ms()))
+            conn.execute("INSERT INTO sink_lanes (consumer, done) VALUES (?, ?) ON CONFLICT (consumer) "
+                         "DO UPDATE SET done = excluded.done", (consumer, ",".join(map(str, done))))
+            if dead:
+                deadletters.record(conn, dead)
+            if delivered:
+                deadletters.supersede(conn, consumer, delivered)
+        return cursor
+
+    def reset_lanes(self, consumer: str) -> None:
+        """Forget the per-lane progress (replay: the cursor alone says where delivery resumes)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM sink_lanes WHERE consumer = ?", (consumer,))
+
+    def dead_letters(self, flt: DeadLetterFilter, limit: int | None = None) -> list[DeadLetter]:
+        """Dead letters matching `flt`, in key order (connector, business key, seq)."""
+        with _classified():
+            return deadletters.select(self._conn, flt, limit)
+
+    def pending_dead_letter_subjects(self, connector: str) -> set[str]:
+        with _classified():
+            return deadletters.pending_subjects(self._conn, connector)
+
+    def update_dead_letters(self, failed: Sequence[DeadLetter] = (), resolved: Sequence[int] = (),
+                            state: str = "delivered") -> None:
+        """After a retry: `failed` entries get their attempts/last failure updated, `resolved` ids `state`."""
+        with self._transaction() as conn:
+            deadletters.record(conn, failed)
+            deadletters.resolve(conn, resolved, state)
+
+    def drop_dead_letters(self, flt: DeadLetterFilter) -> int:
+        """Delete matching entries; returns how many."""
+        with self._transaction() as conn:
+            return deadletters.delete(conn, flt)

@@ -64,7 +64,7 @@ def _warn(name: str) -> Callable[[RetryCallState], None]:
     return warn
 
 
-def _retrying(name: str) -> AsyncRetrying:
+def retrying(name: str) -> AsyncRetrying:
     return AsyncRetrying(retry=retry_if_exception_type(Transient), reraise=True,
                          wait=wait_exponential_jitter(multiplier=0.5, max=30), before_sleep=_warn(name))
 
@@ -93,10 +93,10 @@ async def run_delivery(name: str, journal: SqliteJournal, sink: BatchSink, topic
             if records:
                 batch = records
                 if mapper is not None:
-                    async for attempt in _retrying(name):
+                    async for attempt in retrying(name):
                         with attempt:
                             batch = await asyncio.to_thread(mapper.map_batch, records)
-                async for attempt in _retrying(name):
+                async for attempt in retrying(name):
                     with attempt:
                         await asyncio.to_thread(sink.deliver, batch)
                 cursor = records[-1].seq
