@@ -180,6 +180,10 @@ schema_app = typer.Typer(no_args_is_help=True, help="Canonical entity schemas.")
 app.add_typer(mapper_app, name="mapper")
 app.add_typer(schema_app, name="schema")
 
+from cdc.dlqcli import dlq_app  # noqa: E402  (after `app`: dlqcli imports this module lazily)
+
+app.add_typer(dlq_app, name="dlq")
+
 
 def _print_problem(problem: str, detail: Any = None) -> None:
     """One problem; for a file:line:col problem (`mappers.errors.Problem`) also the mapping line with a

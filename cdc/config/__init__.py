@@ -2,7 +2,8 @@
 
 Role: the one place where connector files are read and judged (design §3). `load_connectors(paths)`
 returns `ConnectorConfig` models (`PostgresSourceConfig`, `MySqlSourceConfig`, `MariaDbSourceConfig`,
-`FileStreamSinkConfig`, ...) chosen by ``connector.class`` through `connector_classes()`;
+`FileStreamSinkConfig`, the HTTP sinks' `HttpSinkConfig`, `SalesforceSinkConfig`, ... -- together
+`DeliverySinkConfig`) chosen by ``connector.class`` through `connector_classes()`;
 ``${env:...}`` and ``${file:...:...}`` references are resolved on the way; `masked` and
 `SecretsFilter` keep secrets out of output and logs.
 
@@ -14,22 +15,44 @@ accepted; unknown and unsupported properties are errors, never ignored; secrets 
 from __future__ import annotations
 
 from cdc.config._base import ConnectorModel
+from cdc.config.httpsinks import (
+    DeliverySinkModel,
+    DynamicsSinkConfig,
+    HttpSinkConfig,
+    HubSpotSinkConfig,
+    NetSuiteSinkConfig,
+    SalesforceSinkConfig,
+)
 from cdc.config.loader import load_connectors, validate_connector
 from cdc.config.mysql import BinlogSourceConfig, MariaDbSourceConfig, MySqlSourceConfig
 from cdc.config.postgres import PostgresSourceConfig
-from cdc.config.registry import ConnectorConfig, SinkConfig, SourceConfig, connector_classes
+from cdc.config.registry import (
+    ConnectorConfig,
+    DeliverySinkConfig,
+    SinkConfig,
+    SourceConfig,
+    connector_classes,
+)
 from cdc.config.secrets import MASK, SecretsFilter, is_secret_property, masked
-from cdc.config.sinks import FileStreamSinkConfig, SinkModel
+from cdc.config.sinks import FileStreamSinkConfig, MappedSinkModel, SinkModel
 
 __all__ = [
     "MASK",
     "BinlogSourceConfig",
     "ConnectorConfig",
     "ConnectorModel",
+    "DeliverySinkConfig",
+    "DeliverySinkModel",
+    "DynamicsSinkConfig",
     "FileStreamSinkConfig",
+    "HttpSinkConfig",
+    "HubSpotSinkConfig",
+    "MappedSinkModel",
     "MariaDbSourceConfig",
     "MySqlSourceConfig",
+    "NetSuiteSinkConfig",
     "PostgresSourceConfig",
+    "SalesforceSinkConfig",
     "SecretsFilter",
     "SinkConfig",
     "SinkModel",

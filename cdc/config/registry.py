@@ -14,20 +14,38 @@ from __future__ import annotations
 from typing import TypeAlias
 
 from cdc.config._base import ConnectorModel
+from cdc.config.httpsinks import (
+    DynamicsSinkConfig,
+    HttpSinkConfig,
+    HubSpotSinkConfig,
+    NetSuiteSinkConfig,
+    SalesforceSinkConfig,
+)
 from cdc.config.mysql import MariaDbSourceConfig, MySqlSourceConfig
 from cdc.config.postgres import PostgresSourceConfig
 from cdc.config.sinks import FileStreamSinkConfig
 
 # The typed unions the rest of the bridge matches on; extend them with MODELS.
 SourceConfig: TypeAlias = PostgresSourceConfig | MySqlSourceConfig | MariaDbSourceConfig
-SinkConfig: TypeAlias = FileStreamSinkConfig
-ConnectorConfig: TypeAlias = PostgresSourceConfig | MySqlSourceConfig | MariaDbSourceConfig | FileStreamSinkConfig
+# The sinks the delivery engine drives (`sinks.open_sink`).
+DeliverySinkConfig: TypeAlias = (HttpSinkConfig | SalesforceSinkConfig | HubSpotSinkConfig | NetSuiteSinkConfig
+                                 | DynamicsSinkConfig)
+SinkConfig: TypeAlias = (FileStreamSinkConfig | HttpSinkConfig | SalesforceSinkConfig | HubSpotSinkConfig
+                         | NetSuiteSinkConfig | DynamicsSinkConfig)
+ConnectorConfig: TypeAlias = (PostgresSourceConfig | MySqlSourceConfig | MariaDbSourceConfig | FileStreamSinkConfig
+                              | HttpSinkConfig | SalesforceSinkConfig | HubSpotSinkConfig | NetSuiteSinkConfig
+                              | DynamicsSinkConfig)
 
 MODELS: tuple[type[ConnectorModel], ...] = (
     PostgresSourceConfig,
     MySqlSourceConfig,
     MariaDbSourceConfig,
     FileStreamSinkConfig,
+    HttpSinkConfig,
+    SalesforceSinkConfig,
+    HubSpotSinkConfig,
+    NetSuiteSinkConfig,
+    DynamicsSinkConfig,
 )
 
 

@@ -34,6 +34,13 @@ MIN_REDACTED_LENGTH = 4
 
 _SECRET_SUFFIXES = ("password", ".key")
 _SECRET_PARTS = ("secret", "token", "sasl.jaas.config", "api.key", "apikey", "credentials")
+# Names that say where a secret is used, not the secret (an OAuth token endpoint, an API key's header
+# name), and keys that are business keys, not cryptographic ones (a mapping's key columns, a Dataverse
+# alternate key).
+_NOT_SECRET_SUFFIXES = ("token.url", "apikey.header", "mapper.key", "alternate.key")
+# Custom HTTP headers (``http.header.NAME``) are secrets when their name suggests a credential.
+_HEADER_PREFIX = "http.header."
+_SECRET_HEADER = re.compile(r"auth|cookie|credential|key|password|secret|session|signature|token")
 
 # A value made only of config-provider references (`${env:X}`, `${file:/p:k}`) names where a secret
 # lives; it is not itself secret, and Kafka Connect shows such references in its REST API too.
@@ -43,6 +50,10 @@ _ONLY_REFERENCES = re.compile(r"(?:\$\{[^}]*\})+")
 def is_secret_property(name: str) -> bool:
     """True when a property of this name holds a secret (passwords, keys, tokens, credentials)."""
     lower = name.lower()
+    if lower.endswith(_NOT_SECRET_SUFFIXES):
+        return False
+    if lower.startswith(_HEADER_PREFIX):
+        return _SECRET_HEADER.search(lower[len(_HEADER_PREFIX):]) is not None
     return lower.endswith(_SECRET_SUFFIXES) or any(part in lower for part in _SECRET_PARTS)
 
 

@@ -1,4 +1,4 @@
-"""Sink connector configurations: `FileStreamSinkConfig` (Kafka's FileStreamSink, JSON lines).
+"""Sink connector configurations: `SinkModel`, `MappedSinkModel` and `FileStreamSinkConfig` (JSON lines).
 
 Role: the typed, validated form of a Kafka Connect sink config. Every sink takes Kafka Connect's
 ``topics`` (a comma-separated list) or ``topics.regex`` (a Java-style regex, matched against the whole
@@ -18,7 +18,8 @@ sink writes CloudEvents instead of change events. ``mapper.entity`` (one of the 
 case-insensitive) validates the mapping's select list and each event's data; ``mapper.key`` (a
 comma-separated list of select-list names) is the business key, by default the first column. The
 mapping itself is compiled against the source's live catalog by `cdc validate` and when `cdc run`
-starts, before capture begins (`mappers.load`).
+starts, before capture begins (`mappers.load`). These three properties live in `MappedSinkModel`,
+shared with the HTTP sinks (`cdc.config.httpsinks`), which require ``mapper.sql``.
 
 Failure story: like every connector model, problems are collected and returned all at once
 (`validate_properties`); the dead-letter topic may not be one of the topics the sink consumes, as
@@ -158,7 +159,29 @@ class SinkModel(ConnectorModel):
         return re.compile("|".join(re.escape(t) for t in self.topics))
 
 
-class FileStreamSinkConfig(SinkModel):
+class MappedSinkModel(SinkModel):
+    """A sink that can deliver business events: the ``mapper.*`` properties (see the module docstring).
+
+    `MAPPER_REQUIRED` is set by sinks that only deliver business events (the HTTP sinks); then
+    ``mapper.sql`` is a required property and its absence is reported once, as missing.
+    """
+
+    MAPPER_REQUIRED: ClassVar[bool] = False
+
+    mapper_sql: Annotated[Path | None, v(_mapping_file)] = Field(None, alias="mapper.sql")
+    mapper_entity: Annotated[str | None, v(_entity)] = Field(None, alias="mapper.entity")
+    mapper_key: Annotated[tuple[str, ...], v(_key_list)] = Field((), alias="mapper.key")
+
+    @classmethod
+    def _check_combinations(cls, data: Mapping[str, Any]) -> list[str]:
+        problems = super()._check_combinations(data)
+        if not cls.MAPPER_REQUIRED and not str(data.get("mapper.sql", "")).strip():
+            problems += [f"property '{p}' needs 'mapper.sql'" for p in ("mapper.entity", "mapper.key")
+                         if str(data.get(p, "")).strip()]
+        return problems
+
+
+class FileStreamSinkConfig(MappedSinkModel):
     """Kafka's FileStreamSink: one event value per line (UTF-8 JSON), appended to `file`."""
 
     ONLY_DEFAULT: ClassVar[Mapping[str, tuple[str, str]]] = {
@@ -170,14 +193,3 @@ class FileStreamSinkConfig(SinkModel):
         FILE_STREAM_SINK, "FileStreamSinkConnector", "FileStreamSink")
 
     file: Annotated[Path, v(_file)] = Field(alias="file")
-    mapper_sql: Annotated[Path | None, v(_mapping_file)] = Field(None, alias="mapper.sql")
-    mapper_entity: Annotated[str | None, v(_entity)] = Field(None, alias="mapper.entity")
-    mapper_key: Annotated[tuple[str, ...], v(_key_list)] = Field((), alias="mapper.key")
-
-    @classmethod
-    def _check_combinations(cls, data: Mapping[str, Any]) -> list[str]:
-        problems = super()._check_combinations(data)
-        if not str(data.get("mapper.sql", "")).strip():
-            problems += [f"property '{p}' needs 'mapper.sql'" for p in ("mapper.entity", "mapper.key")
-                         if str(data.get(p, "")).strip()]
-        return problems

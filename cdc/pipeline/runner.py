@@ -5,7 +5,8 @@ until the reader ends; a `Transient` failure (server restart, network) restarts 
 exponential backoff (at most `errors.max.retries` times in a row, -1 = no limit, as Debezium counts
 them), a `Permanent` one stops the run with the error. A slot busy at the first start is permanent
 (another process uses it); after the connector has once opened, it is retried like a lost connection.
-Each sink connector runs a delivery loop woken whenever the journal grows.
+Each sink connector runs a delivery loop woken whenever the journal grows: the file sink's sequential
+one (`cdc.pipeline.delivery`), or for API sinks the lane engine (`cdc.pipeline.dispatch`).
 
 Stopping: with `stop_at_end` each reader ends at the WAL end it saw when it opened; a reader with
 nothing to stream ends by itself (`snapshot.mode=initial_only`); SIGTERM/SIGINT cancel the readers.
@@ -27,6 +28,7 @@ from pathlib import Path
 from cdc.config import (
     BinlogSourceConfig,
     ConnectorConfig,
+    DeliverySinkConfig,
     FileStreamSinkConfig,
     PostgresSourceConfig,
     SourceConfig,
@@ -35,6 +37,7 @@ from cdc.errors import CdcError, Permanent, Transient, classify
 from cdc.journal.sqlite import SqliteJournal
 from cdc.pipeline.capture import CaptureStats, run_capture
 from cdc.pipeline.delivery import DeliveryStats, RecordMapper, run_delivery
+from cdc.pipeline.dispatch import DispatchStats, run_dispatch
 from cdc.readers.base import ChangeReader
 from sinks.file import FileStreamSink
 
@@ -44,7 +47,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class RunStats:
     capture: dict[str, CaptureStats] = field(default_factory=dict)
-    delivery: dict[str, DeliveryStats] = field(default_factory=dict)
+    delivery: dict[str, DeliveryStats | DispatchStats] = field(default_factory=dict)
 
 
 def _reader(cfg: SourceConfig, data_dir: Path, lookup: SqliteJournal) -> ChangeReader:
@@ -65,7 +68,7 @@ def _slot_in_use(err: CdcError) -> bool:
     return isinstance(err, SlotInUse)
 
 
-def _mapper(sink: FileStreamSinkConfig, sources: Sequence[SourceConfig]) -> RecordMapper | None:
+def _mapper(sink: FileStreamSinkConfig | DeliverySinkConfig, sources: Sequence[SourceConfig]) -> RecordMapper | None:
     if sink.mapper_sql is None:
         return None
     from mappers.load import sink_mapper
@@ -116,7 +119,7 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
     """Run every connector until the end (stop_at_end) or a signal; returns what was done."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     sources = [c for c in connectors if isinstance(c, PostgresSourceConfig | BinlogSourceConfig)]
-    sinks = [c for c in connectors if isinstance(c, FileStreamSinkConfig)]
+    sinks = [c for c in connectors if isinstance(c, FileStreamSinkConfig | DeliverySinkConfig)]
     # Mappings are compiled against the sources' live catalogs before capture starts: a bad mapping
     # (all its problems, with file, line and column) stops the run before anything is captured.
     mappers = [await asyncio.to_thread(_mapper, scfg, sources) for scfg in sinks]
@@ -137,11 +140,17 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
             _supervise_source(cfg, journal, data_dir, wakes, stop_at_end, st), name=f"source-{cfg.name}"))
     sink_tasks = []
     for scfg, wake, mapper in zip(sinks, wakes, mappers, strict=True):
-        ds = stats.delivery[scfg.name] = DeliveryStats()
-        sink = FileStreamSink(Path(scfg.file))
-        sink_tasks.append(asyncio.create_task(
-            run_delivery(scfg.name, journal, sink, scfg.topic_pattern(), wake, finished, ds, mapper=mapper),
-            name=f"sink-{scfg.name}"))
+        if isinstance(scfg, FileStreamSinkConfig):
+            ds = stats.delivery[scfg.name] = DeliveryStats()
+            sink = FileStreamSink(Path(scfg.file))
+            job = run_delivery(scfg.name, journal, sink, scfg.topic_pattern(), wake, finished, ds, mapper=mapper)
+        else:
+            from sinks import open_sink
+
+            assert mapper is not None  # delivery sinks require mapper.sql
+            ps = stats.delivery[scfg.name] = DispatchStats()
+            job = run_dispatch(scfg, journal, open_sink(scfg), mapper, wake, finished, ps)
+        sink_tasks.append(asyncio.create_task(job, name=f"sink-{scfg.name}"))
 
     def on_signal() -> None:
         log.info("stopping: capture stops, sinks drain the journal")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +62,8 @@ class Target:
     in_flight: set[str] = field(default_factory=set)
     violations: list[str] = field(default_factory=list)
     raise_on: Callable[[int], BaseException | None] = lambda n: None
-    gate: asyncio.Event | None = None
+    hang_after: int | None = None  # from this request on, answers never come back (the process "dies")
+    hanging: asyncio.Event | None = None
 
     def route(self, event: SinkEvent) -> str:
         return "delete" if event.deleted else "upsert"
@@ -94,8 +95,10 @@ class Target:
                     self.state[e.subject] = version
                     self.seen.setdefault(e.subject, []).append(version)
                 out.append(o)
-            if self.gate is not None:
-                await self.gate.wait()  # applied at the target; the answer is not back yet
+            if self.hang_after is not None and len(self.sent) >= self.hang_after:
+                assert self.hanging is not None
+                self.hanging.set()
+                await asyncio.Event().wait()  # applied at the target; the answer never comes back
             return out
         finally:
             self.in_flight -= set(subjects)
@@ -145,7 +148,7 @@ def deliver(journal: SqliteJournal, target: Target, settings: Settings | None = 
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> SqliteJournal:
+def journal(tmp_path: Path) -> Iterator[SqliteJournal]:
     with SqliteJournal(tmp_path / "journal.db") as j:
         yield j
 
@@ -267,27 +270,21 @@ def test_mapping_failures_are_dead_lettered_as_changes(journal: SqliteJournal) -
 
 def test_a_crash_resends_only_unfinished_events_and_never_goes_backwards(journal: SqliteJournal) -> None:
     fill(journal, keys=12, rounds=15)
-    target = Target()
-    gate_after = 25
+    target = Target(hang_after=25)
 
     async def crash() -> None:
-        target.gate = asyncio.Event()
-        target.gate.set()
+        target.hanging = asyncio.Event()
         end = journal.end_seq()
         task = asyncio.create_task(run_dispatch(Settings(), journal, target, Identity(), asyncio.Event(),
                                                 lambda: end, DispatchStats()))
-        while len(target.sent) < gate_after:
-            await asyncio.sleep(0)
-        target.gate.clear()  # requests now hang after being applied: in flight when the process "dies"
-        while not target.in_flight:
-            await asyncio.sleep(0)
+        await target.hanging.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(crash())
     first = {s: list(v) for s, v in target.seen.items()}
-    target.gate = None
+    target.hang_after = None
     deliver(journal, target)
     assert target.violations == []
     resent = sum(len(target.seen[s]) - 15 for s in target.seen)
