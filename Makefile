@@ -32,6 +32,7 @@ demo: install
 bench: install
 	$(PYTHON) -m bench.pg_catchup
 	$(PYTHON) -m bench.my_catchup
+	$(PYTHON) -m bench.http_delivery
 
 clean:
 	rm -rf .mypy_cache .ruff_cache build *.egg-info
