@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 # A source offset as stored in the journal, like a Kafka Connect source offset: a small JSON object.
 # PostgreSQL: {"lsn": <int, resume streaming after this commit LSN>, "txId": int, "ts_usec": int}
 SourceOffset = dict[str, Any]
@@ -42,20 +44,26 @@ class JournalRecord:
 
 @dataclass(frozen=True, slots=True)
 class SinkEvent:
-    """One business event on its way to a target: a mapped CloudEvent, parsed once by the engine.
+    """One business event on its way to a target: a mapped CloudEvent, as the engine hands it to sinks.
 
     `seq` is the journal seq of the change it came from (several events may share one); `id` the
     CloudEvent id, which every request carries as its idempotency key; `type` e.g. ``customer.upserted``
-    or ``customer.deleted``; `subject` the business key (text); `data` the entity fields as JSON values
-    (None for deleted events); `raw` the whole CloudEvent JSON as the journal/mapper wrote it.
+    or ``customer.deleted``; `subject` the business key (text); `data_json` the event's ``data`` as JSON
+    bytes (a sink that sends it unchanged embeds these bytes, never re-encoding them) and `data` the same
+    parsed (a dict, or None; parsed on each access: read it once per event); `raw` the whole CloudEvent.
     """
 
     seq: int
     id: str
     type: str
     subject: str
-    data: dict[str, Any] | None
+    data_json: bytes
     raw: bytes
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        data = orjson.loads(self.data_json)
+        return data if isinstance(data, dict) else None
 
     @property
     def deleted(self) -> bool:

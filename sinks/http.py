@@ -49,6 +49,7 @@ from sinks.httpclient import (
 __all__ = ["BodyTemplate", "HttpSink", "UrlTemplate"]
 
 _CLOUDEVENT = "application/cloudevents+json"
+_DELIVERED = {status: Outcome(OutcomeKind.DELIVERED, status) for status in (200, 201, 202, 204)}
 # Characters kept as they are in the literal parts of a URL template: reserved ones and escapes.
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
@@ -154,6 +155,8 @@ class HttpSink(HttpSinkBase):
         super().__init__(cfg.name, cfg.batch_max_records, cfg.batch_max_bytes, client)
         self._cfg = cfg
         self._fields = FieldMapper(overrides=cfg.field_map)
+        # Without field.map.* or a template, the data goes out as the mapping wrote it: embedded, not re-encoded.
+        self._raw_data = not cfg.field_map and cfg.http_body == "data"
         self._url = UrlTemplate(cfg.http_url, "http.url") if cfg.http_url else None
         delete_url = cfg.http_delete_url or cfg.http_url
         self._delete_url = UrlTemplate(delete_url, "http.delete.url" if cfg.http_delete_url else "http.url") \
@@ -172,7 +175,11 @@ class HttpSink(HttpSinkBase):
         """The body value of one record (orjson-serializable)."""
         if self._cfg.http_body == "cloudevent":
             return orjson.Fragment(event.raw)
-        data = self._fields.apply(event.data) if event.data is not None else None
+        if self._raw_data:
+            return orjson.Fragment(event.data_json)
+        data = event.data
+        if data is not None:
+            data = self._fields.apply(data)
         if self._template is not None:
             return self._template.render(event, data)
         return data
@@ -208,6 +215,10 @@ class HttpSink(HttpSinkBase):
             if r is None and i < len(results) and isinstance(results[i], dict) and "id" not in results[i]:
                 r = results[i]
             status = r.get("status") if r is not None else None
+            done = _DELIVERED.get(status) if isinstance(status, int) else None  # the common case, no Response built
+            if done is not None:
+                out.append(done)
+                continue
             if not isinstance(status, int):
                 out.append(Outcome(OutcomeKind.RETRY, status=resp.status, error="no result for this record"))
                 continue

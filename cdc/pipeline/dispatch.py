@@ -14,9 +14,10 @@ Progress and crashes
     A committer task records, in one SQLite transaction, each lane's done seq, the cursor (their
     minimum: the low watermark of events delivered or dead-lettered), the new dead letters, and which
     pending dead letters a delivery superseded (`SqliteJournal`/`JournalReader.commit_delivery`).
-    A lane waits for that commit before it sends its next batch, so after SIGKILL the only events sent
-    again are those whose request was in flight -- at most one per key, the same event again -- and a
-    key's position at the target never goes backwards. Lane progress is only trusted for the same
+    A lane sends the next event of a key only after the key's previous one is in such a commit
+    (`cdc.pipeline.lanes`), so after SIGKILL the only events sent again are those acknowledged since
+    the last commit or in flight -- at most one per key, the same event again -- and a key's position at
+    the target never goes backwards. Lane progress is only trusted for the same
     number of lanes (`delivery.lanes`); otherwise delivery resumes from the cursor.
 
 Memory stays bounded: the reader stops reading while the lanes hold more than `_buffer_limit` events.
@@ -102,11 +103,20 @@ class DispatchStats:
     cursor: int = 0
 
 
+_DATA = b',"data":'
+
+
 def sink_event(seq: int, value: bytes) -> SinkEvent:
-    """A mapped CloudEvent as the sinks see it."""
-    ce = orjson.loads(value)
-    data = ce.get("data")
-    return SinkEvent(seq, ce["id"], ce["type"], ce["subject"], data if isinstance(data, dict) else None, value)
+    """A mapped CloudEvent as the sinks see it. The mappers write ``data`` last (`mappers.cloudevents`):
+    only the attributes before it are parsed, and its JSON is kept as bytes."""
+    at = value.rfind(_DATA)
+    if at > 0 and value.endswith(b"}"):
+        ce = orjson.loads(value[:at] + b"}")
+        data_json = value[at + len(_DATA):-1]
+    else:  # another attribute order: parse it all
+        ce = orjson.loads(value)
+        data_json = orjson.dumps(ce.get("data"))
+    return SinkEvent(seq, ce["id"], ce["type"], ce["subject"], data_json, value)
 
 
 class _Connection:
@@ -237,12 +247,22 @@ class _Dispatcher:
                 wake.clear()
                 await wake.wait()
                 continue
+            if lane.unsynced and self.committed_changes >= lane.synced_at:
+                lane.unsynced.clear()
+            if lane.queue[0].subject in lane.unsynced:
+                # The key's previous event is acknowledged but its progress not yet committed: sending the next
+                # one now could, after a crash, be followed by a re-send of the previous one -- backwards.
+                await self.durable()
+                lane.unsynced.clear()
+                continue
             if linger and len(lane.queue) < cfg.batch_max_records and not self.idle:
                 await asyncio.sleep(linger)  # let the reader add to a small batch
             route, lane.flight = take_batch(lane.queue, self.sink.route, cfg.batch_max_records, cfg.batch_max_bytes,
-                                            self.batch_limit)
+                                            self.batch_limit, lane.unsynced)
+            subjects = [e.subject for e in lane.flight]
             await self.send(lane, route)
-            await self.durable()
+            lane.unsynced.update(subjects)
+            lane.synced_at = self.changes
 
     async def send(self, lane: Lane, route: str) -> None:
         cfg = self.cfg

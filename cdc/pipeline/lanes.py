@@ -5,6 +5,11 @@ and restarts, unlike Python's salted `hash`). A lane sends one batch at a time, 
 head of its queue in journal order, so two events of one key are never in flight together and are
 acknowledged in order; different lanes run in parallel.
 
+A lane does not wait for its progress to be committed before its next batch -- unless that batch would
+start with a key whose previous event is acknowledged but not yet recorded: after a crash that event
+would be sent again, after the newer one. So a batch also ends before such a key (`exclude`), and the lane
+waits for the commit when its queue starts with one.
+
 A batch is the longest prefix of the lane's queue that shares one route (the sink's endpoint, e.g.
 ``upsert Account``), holds no business key twice (vendors refuse a batch naming one record twice, and
 order inside a request is not guaranteed by every API), and fits the record and byte limits.
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from cdc.types import SinkEvent
 
@@ -31,8 +36,10 @@ def lane_of(subject: str, lanes: int) -> int:
 
 
 def take_batch(queue: deque[SinkEvent], route: Callable[[SinkEvent], str], max_records: int, max_bytes: int,
-               limit_of: Callable[[str], int] | None = None) -> tuple[str, list[SinkEvent]]:
-    """Pop the next batch off the head of `queue` (which must not be empty): its route and events."""
+               limit_of: Callable[[str], int] | None = None,
+               exclude: Collection[str] = ()) -> tuple[str, list[SinkEvent]]:
+    """Pop the next batch off the head of `queue` (which must not be empty): its route and events. The
+    batch ends before an event whose subject is in `exclude` (the head itself is always taken)."""
     first = queue[0]
     name = route(first)
     limit = min(max_records, limit_of(name)) if limit_of is not None else max_records
@@ -42,7 +49,7 @@ def take_batch(queue: deque[SinkEvent], route: Callable[[SinkEvent], str], max_r
     while queue and len(batch) < limit:
         event = queue[0]
         size += len(event.raw)
-        if size > max_bytes or event.subject in subjects or route(event) != name:
+        if size > max_bytes or event.subject in subjects or event.subject in exclude or route(event) != name:
             break
         subjects.add(event.subject)
         batch.append(queue.popleft())
@@ -52,11 +59,14 @@ def take_batch(queue: deque[SinkEvent], route: Callable[[SinkEvent], str], max_r
 class Lane:
     """One key lane's queue and in-flight batch."""
 
-    __slots__ = ("flight", "queue")
+    __slots__ = ("flight", "queue", "synced_at", "unsynced")
 
     def __init__(self) -> None:
         self.queue: deque[SinkEvent] = deque()
         self.flight: list[SinkEvent] = []  # the batch being sent; shrinks as its events finish
+        # Subjects sent since the lane's progress was last committed, and the change count that commit needs.
+        self.unsynced: set[str] = set()
+        self.synced_at = 0
 
     def __len__(self) -> int:
         return len(self.queue) + len(self.flight)

@@ -154,7 +154,7 @@ def journal(tmp_path: Path) -> Iterator[SqliteJournal]:
 
 
 def ev(seq: int, subject: str, deleted: bool = False) -> SinkEvent:
-    return SinkEvent(seq, f"{subject}{seq}", "customer.deleted" if deleted else "customer.upserted", subject, {},
+    return SinkEvent(seq, f"{subject}{seq}", "customer.deleted" if deleted else "customer.upserted", subject, b"{}",
                      b"x" * 10)
 
 

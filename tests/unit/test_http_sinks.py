@@ -156,7 +156,7 @@ def ev(subject: str, data: dict[str, Any] | None = None, *, deleted: bool = Fals
     raw = orjson.dumps({"specversion": "1.0", "id": eid, "source": "/erp/m3/customers", "type": type_,
                         "subject": subject, "time": "2024-05-01T10:00:00.000000Z",
                         "datacontenttype": "application/json", "data": body})
-    return SinkEvent(seq=n, id=eid, type=type_, subject=subject, data=body, raw=raw)
+    return SinkEvent(seq=n, id=eid, type=type_, subject=subject, data_json=orjson.dumps(body), raw=raw)
 
 
 async def run(sink: HttpSinkBase, batch: list[SinkEvent]) -> list[Outcome]:
