@@ -37,7 +37,7 @@ import aiohttp
 import orjson
 import psycopg
 
-from bench.pg_catchup import DEBEZIUM, measured
+from bench.pg_catchup import DEBEZIUM, measured, orders_database
 from bench.workload import TOTAL, transactions
 from tests.servers.postgres import PgServer
 
@@ -102,15 +102,7 @@ async def emulator_max(url: str, per_record: bool, seconds: float = 4.0) -> floa
 
 
 def prepare(srv: PgServer, db: str, scale: float) -> tuple[str, int]:
-    with psycopg.connect(srv.dsn(), autocommit=True) as c:
-        c.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        c.execute(f"CREATE DATABASE {db}")
-    dsn = srv.dsn(db)
-    with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute("CREATE TABLE orders(id bigserial primary key, customer_id int, status text, "
-                  "amount numeric(12,2), note text, updated_at timestamptz)")
-        c.execute("CREATE PUBLICATION bench_pub FOR TABLE orders")
-        c.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (f"cdc_{db}",))
+    dsn = orders_database(srv, db, [f"cdc_{db}"])
     events = 0
     with psycopg.connect(dsn) as c:
         cur = c.cursor()

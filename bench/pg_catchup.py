@@ -46,6 +46,22 @@ def workload(dsn: str) -> None:
             c.commit()
 
 
+def orders_database(srv: PgServer, db: str, slots: list[str]) -> str:
+    """A fresh database `db` with the workload's empty `orders` table, publication `bench_pub` and the
+    pgoutput slots `slots` (created before the workload, so they see all of it); returns its DSN."""
+    with psycopg.connect(srv.dsn(), autocommit=True) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        c.execute(f"CREATE DATABASE {db}")
+    dsn = srv.dsn(db)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("CREATE TABLE orders(id bigserial primary key, customer_id int, status text, "
+                  "amount numeric(12,2), note text, updated_at timestamptz)")
+        c.execute("CREATE PUBLICATION bench_pub FOR TABLE orders")
+        for slot in slots:
+            c.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+    return dsn
+
+
 def measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
     """Run `cmd` under a fresh launcher; return (wall seconds, peak RSS bytes, stderr)."""
     code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
@@ -76,16 +92,7 @@ def server_cpu(srv: PgServer) -> float:
 
 def one_round(srv: PgServer, work: Path, rnd: int) -> dict[str, dict[str, float]]:
     db = f"bench{rnd}"
-    with psycopg.connect(srv.dsn(), autocommit=True) as c:
-        c.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        c.execute(f"CREATE DATABASE {db}")
-    dsn = srv.dsn(db)
-    with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute("CREATE TABLE orders(id bigserial primary key, customer_id int, status text, "
-                  "amount numeric(12,2), note text, updated_at timestamptz)")
-        c.execute("CREATE PUBLICATION bench_pub FOR TABLE orders")
-        for slot in ("recv", "cdc"):
-            c.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (f"{slot}_{rnd}",))
+    dsn = orders_database(srv, db, [f"recv_{rnd}", f"cdc_{rnd}"])
     workload(dsn)
     with psycopg.connect(dsn, autocommit=True) as c:
         row = c.execute("SELECT pg_current_wal_lsn()::text").fetchone()

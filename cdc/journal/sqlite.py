@@ -82,7 +82,7 @@ import threading
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from itertools import accumulate, chain, groupby, islice, repeat
 from operator import attrgetter
 from pathlib import Path
@@ -409,6 +409,20 @@ def _unpack_one(data: bytes) -> tuple[bytes | None, bytes | None]:
     return key, (None if value_len < 0 else data[pos: pos + value_len])
 
 
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One IMMEDIATE write transaction: commit on success, roll back on any error; errors classified."""
+    with _classified():
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -580,16 +594,12 @@ class SqliteJournal:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE write transaction under the lock: commit on success, roll back on any error."""
-        with self._lock, _classified():
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+        with self._lock:
             try:
-                yield conn
-                conn.execute("COMMIT")
+                with _immediate(self._conn) as conn:
+                    yield conn
             except BaseException:
                 self._ids.forget_created()
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
                 raise
             self._ids.created.clear()
 
@@ -875,18 +885,8 @@ class JournalReader:
 
     # -- delivery sinks: per-lane progress and the dead-letter store (cdc.journal.deadletters) ----------
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with _classified():
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return _immediate(self._conn)
 
     def lane_progress(self, consumer: str, lanes: int) -> list[int] | None:
         """Each key lane's done seq stored by `commit_delivery`, or None (none stored, or for another

@@ -11,6 +11,7 @@ core.py; each vendor module documents its own error bodies.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from tests.emulators.core import Emulator, Faults, Vendor, Write
 from tests.emulators.dynamics import Dynamics
@@ -56,30 +57,8 @@ def create_emulator(
     )
 
 
-def start_emulator(
-    kind: str,
-    *,
-    order_field: str | None = "version",
-    auth: str | None = None,
-    seed: int = 0,
-    token_ttl_s: float = 3600.0,
-    tokens: Sequence[str] = (),
-    client_id: str = "emulator-client",
-    client_secret: str = "emulator-secret",
-    host: str = "127.0.0.1",
-    port: int = 0,
-) -> Emulator:
-    """Start an emulator on its own event loop in a daemon thread; use as `with start_emulator(...) as emu:`
-    (or call `emu.close()`). `auth` picks the generic emulator's mode: none, bearer, basic, apikey, oauth2."""
-    return create_emulator(
-        kind,
-        order_field=order_field,
-        auth=auth,
-        seed=seed,
-        token_ttl_s=token_ttl_s,
-        tokens=tokens,
-        client_id=client_id,
-        client_secret=client_secret,
-        host=host,
-        port=port,
-    ).start()
+def start_emulator(kind: str, **options: Any) -> Emulator:
+    """Start an emulator (`create_emulator`'s arguments) on its own event loop in a daemon thread; use as
+    `with start_emulator(...) as emu:` (or call `emu.close()`). `auth` picks the generic emulator's mode:
+    none, bearer, basic, apikey, oauth2."""
+    return create_emulator(kind, **options).start()
