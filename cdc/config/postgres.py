@@ -89,7 +89,6 @@ class PostgresSourceConfig(SourceModel):
         "slot.drop.on.stop": ("false", "the slot is kept; drop it with pg_drop_replication_slot when retiring "
                               "the connector"),
         "provide.transaction.metadata": ("false", "transaction boundary events are not produced"),
-        "heartbeat.interval.ms": ("0", "heartbeats come with the operations work (issue #6)"),
         "signal.data.collection": ("", "ad-hoc snapshot signals come with the operations work (issue #6)"),
     }
 
@@ -167,6 +166,10 @@ class PostgresSourceConfig(SourceModel):
         v(enum_of("all_tables", "disabled", "filtered", "no_tables")),
     ] = Field("all_tables", alias="publication.autocreate.mode")
     status_update_interval_ms: PositiveInt = Field(10000, alias="status.update.interval.ms")
+    # On by default here (Debezium: 0): an idle captured database on a busy server must not pin its WAL.
+    heartbeat_interval_ms: Annotated[int, v(int_between(0))] = Field(10000, alias="heartbeat.interval.ms")
+    slot_retained_wal_warning_bytes: Annotated[int, v(int_between(0))] = Field(
+        1 << 30, alias="slot.retained.wal.warning.bytes")
 
     # --- filters (comma-separated regexes; Debezium's full, case-insensitive match) ---
     schema_include_list: RegexList = Field((), alias="schema.include.list")

@@ -96,6 +96,15 @@ class _OpenTx:
     toast: list[tuple[str, bytes, str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class SlotHealth:
+    """The replication slot as the server sees it (pg_replication_slots), for warnings and metrics."""
+
+    wal_status: str             # reserved | extended | unreserved | lost
+    safe_wal_size: int | None   # bytes that can still be written before the slot is in danger (None: no limit)
+    retained_bytes: int         # WAL the slot keeps: current WAL LSN - restart_lsn
+
+
 class PostgresReader:
     """Reads one PostgreSQL database's changes for one connector config."""
 
@@ -125,6 +134,9 @@ class PostgresReader:
         self._last_commit_lsn: int | None = None
         self._last_yielded = 0     # end LSN of the last transaction handed to the pipeline
         self._idle_lsn = 0         # a keepalive's wal_end seen while nothing was in flight
+        self._last_activity = time.monotonic()  # last commit streamed, or heartbeat written
+        self._last_slot_check = 0.0
+        self.slot_health: SlotHealth | None = None
         self.end_lsn: int | None = None
         self.stop_at_end = False
 
@@ -456,6 +468,7 @@ class PostgresReader:
                         done.commit_time_us = msg.commit_time_us
                     if done is None:
                         continue
+                    self._last_activity = time.monotonic()
                     if msg.end_lsn <= start:    # journaled before a restart: the server sends it again
                         done.buffer.close()
                     else:
@@ -483,6 +496,8 @@ class PostgresReader:
             if open_tx is None and not streams and self._idle_lsn > self._flushed:
                 self._flushed = self._idle_lsn
             now = time.monotonic()
+            if open_tx is None and not streams:
+                await self._heartbeat(now)
             if reply or not batch or now - self._last_status >= status_every or (
                     self._flushed > self._reported and now - self._last_status >= 0.2):
                 await self._send_status(reply=not batch)
@@ -490,6 +505,39 @@ class PostgresReader:
                     and self._flushed >= self.end_lsn):
                 await self._send_status()
                 return
+
+    async def _heartbeat(self, now: float) -> None:
+        """While the captured database is idle, write a logical decoding message into its WAL every
+        heartbeat.interval.ms: decoding it moves the walsender -- and with the keepalive the slot -- past
+        WAL that other databases of a busy server wrote meanwhile. Also checks the slot's retained WAL."""
+        cfg = self.cfg
+        interval = cfg.heartbeat_interval_ms / 1000
+        if interval <= 0 or now - self._last_activity < interval or self._conn is None:
+            return
+        self._last_activity = now
+        try:
+            await self._conn.execute("SELECT pg_logical_emit_message(false, 'erp-cdc-heartbeat', '')")
+            if now - self._last_slot_check >= max(interval, 60.0) or self.slot_health is None:
+                self._last_slot_check = now
+                await self._check_slot()
+        except psycopg.Error as e:  # the replication stream itself reports a lost server
+            log.warning("connector %s: heartbeat failed: %s", cfg.name, e)
+
+    async def _check_slot(self) -> None:
+        assert self._conn is not None
+        cur = await self._conn.execute(
+            "SELECT wal_status, safe_wal_size, (pg_current_wal_lsn() - restart_lsn)::bigint "
+            "FROM pg_replication_slots WHERE slot_name = %s", (self.cfg.slot_name,))
+        row = await cur.fetchone()
+        if row is None:
+            return
+        self.slot_health = health = SlotHealth(str(row[0]), None if row[1] is None else int(row[1]), int(row[2] or 0))
+        limit = self.cfg.slot_retained_wal_warning_bytes
+        if health.wal_status in ("unreserved", "lost") or (limit and health.retained_bytes > limit):
+            log.warning("connector %s: slot %s retains %d MiB of WAL (wal_status %s, safe_wal_size %s); the "
+                        "bridge is behind or stopped too long -- the slot is never dropped by the bridge, but the "
+                        "server may invalidate it (max_slot_wal_keep_size)", self.cfg.name, self.cfg.slot_name,
+                        health.retained_bytes >> 20, health.wal_status, health.safe_wal_size)
 
     async def _send_status(self, reply: bool = False) -> None:
         assert self._stream is not None
