@@ -184,6 +184,11 @@ from cdc.dlqcli import dlq_app  # noqa: E402  (after `app`: dlqcli imports this 
 
 app.add_typer(dlq_app, name="dlq")
 
+from cdc.replaycli import offsets_app, replay  # noqa: E402  (likewise)
+
+app.add_typer(offsets_app, name="offsets")
+app.command("replay")(replay)
+
 
 def _print_problem(problem: str, detail: Any = None) -> None:
     """One problem; for a file:line:col problem (`mappers.errors.Problem`) also the mapping line with a

@@ -945,3 +945,24 @@ class JournalReader:
         """Delete matching entries; returns how many."""
         with self._transaction() as conn:
             return deadletters.delete(conn, flt)
+
+    # -- operators: `cdc offsets`, `cdc replay` (cdc.journal.positions) ----------------------------------
+
+    def source_offsets(self) -> dict[str, tuple[SourceOffset, int]]:
+        """Every stored source offset: connector -> (offset, when it was stored, epoch ms)."""
+        with _classified():
+            rows = self._conn.execute('SELECT connector, "offset", updated_at FROM source_offsets').fetchall()
+        out: dict[str, tuple[SourceOffset, int]] = {}
+        for connector, text, updated in rows:
+            value = json.loads(text)
+            out[str(connector)] = (value if isinstance(value, dict) else {"offset": value}, int(updated))
+        return out
+
+    def sink_cursors(self) -> dict[str, tuple[int, int, bool]]:
+        """Every sink cursor: consumer -> (seq, when it was committed in epoch ms, whether per-lane
+        progress is stored: a delivery sink's)."""
+        with _classified():
+            rows = self._conn.execute(
+                "SELECT c.consumer, c.seq, c.updated_at, l.consumer IS NOT NULL FROM sink_cursors c "
+                "LEFT JOIN sink_lanes l ON l.consumer = c.consumer").fetchall()
+        return {str(c): (int(s), int(u), bool(lanes)) for c, s, u, lanes in rows}
