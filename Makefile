@@ -7,9 +7,9 @@ PIP ?= $(PYTHON) -m pip
 # System packages (Debian, as root): PostgreSQL 15 and MariaDB servers for the demo, the tests and the
 # benchmarks (our fixtures start private instances; Debian's own service is stopped if the package starts it).
 deps:
-	@if { [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v mariadbd >/dev/null; } && [ "$$(id -u)" = 0 ]; then \
+	@if { [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v mariadbd >/dev/null || ! command -v chromium >/dev/null; } && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			postgresql-15 postgresql-client-15 mariadb-server mariadb-client procps; \
+			postgresql-15 postgresql-client-15 mariadb-server mariadb-client procps chromium; \
 		service mariadb stop >/dev/null 2>&1 || true; fi
 
 install: deps

@@ -69,13 +69,50 @@ def _load(files: list[Path]) -> list[ConnectorConfig]:
         raise typer.Exit(2) from None
 
 
+DEFAULT_HTTP = "127.0.0.1:8083"
+
+
+def _listen(option: str | None, token: str | None) -> tuple[str, int] | None:
+    """Where the admin API listens: None when off, or when the default port is taken (a warning then:
+    it was not asked for explicitly)."""
+    import socket
+
+    from cdc.admin import requires_token
+
+    text = option or DEFAULT_HTTP
+    if text.lower() == "off":
+        return None
+    host, _, port_text = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise typer.BadParameter(f"'{text}' is not HOST:PORT (or off)", param_hint="--http")
+    if requires_token(host) and not token:
+        raise typer.BadParameter(f"listening on {host} (beyond loopback) needs a bearer token: set --http-token "
+                                 "or CDC_HTTP_TOKEN", param_hint="--http")
+    port = int(port_text)
+    if option is None:
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                logging.getLogger("cdc").warning("admin API off: %s is in use (set --http HOST:PORT)", text)
+                return None
+    return host, port
+
+
 @app.command()
 def run(files: ConfigFiles,
         data_dir: DataDir = Path(".cdc-data"),
         stop_at_end: Annotated[bool, typer.Option(
             "--stop-at-end", help="Capture up to the log end as of start, deliver everything, exit 0.")] = False,
         log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
-        debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False) -> None:
+        debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+        http: Annotated[str | None, typer.Option(
+            "--http", envvar="CDC_HTTP", help=f"HOST:PORT of the Kafka Connect REST API, /metrics and the status page "
+                           f"(default {DEFAULT_HTTP}; off to disable).")] = None,
+        http_token: Annotated[str | None, typer.Option(
+            "--http-token", envvar="CDC_HTTP_TOKEN",
+            help="Bearer token the HTTP API requires (mandatory when it listens beyond loopback).")] = None) -> None:
     """Run source and sink connectors until stopped (SIGTERM drains and exits cleanly)."""
     from cdc.pipeline.runner import run as run_pipeline
 
@@ -86,7 +123,8 @@ def run(files: ConfigFiles,
     # event stream's allocations trigger (measurably less time in the cyclic collector).
     gc.freeze()
     try:
-        stats = asyncio.run(run_pipeline(connectors, data_dir, stop_at_end=stop_at_end))
+        stats = asyncio.run(run_pipeline(connectors, data_dir, stop_at_end=stop_at_end,
+                                         http=_listen(http, http_token), token=http_token))
     except CdcError as e:
         if debug:
             raise

@@ -53,6 +53,7 @@ class CaptureStats:
     transactions: int = 0
     events: int = 0
     last_seq: int = 0
+    last_commit_us: int = 0  # source commit time of the last journaled transaction (0: none yet)
 
 
 def _chunks(txs: Sequence[CommittedTx]) -> Iterator[list[ChangeEvent]]:
@@ -107,6 +108,8 @@ async def run_capture(name: str, reader: ChangeReader, journal: SqliteJournal,
             stats.transactions += len(txs)
             stats.events += n
             stats.last_seq = seq
+            offset = txs[-1].offset
+            stats.last_commit_us = int(offset.get("ts_usec") or offset.get("ts_sec", 0) * 1_000_000)
             on_durable(seq)
 
     producer = asyncio.create_task(produce(), name=f"{name}-reader")

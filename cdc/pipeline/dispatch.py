@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 from aiolimiter import AsyncLimiter
@@ -53,6 +53,9 @@ from cdc.pipeline.breaker import CircuitBreaker, retry_delay
 from cdc.pipeline.delivery import BATCH, RecordMapper, retrying
 from cdc.pipeline.lanes import Lane, lane_of, take_batch
 from cdc.types import JournalRecord, Outcome, OutcomeKind, Sink, SinkEvent
+
+if TYPE_CHECKING:
+    from cdc.admin.metrics import Metrics
 
 __all__ = ["DeliverySettings", "DispatchStats", "run_dispatch", "sink_event"]
 
@@ -141,8 +144,10 @@ def _entity(type_: str) -> str:
 
 class _Dispatcher:
     def __init__(self, cfg: DeliverySettings, journal: SqliteJournal, sink: Sink, mapper: RecordMapper,
-                 wake: asyncio.Event, finished: Callable[[], int | None], stats: DispatchStats) -> None:
+                 wake: asyncio.Event, finished: Callable[[], int | None], stats: DispatchStats,
+                 metrics: Metrics | None = None) -> None:
         self.cfg = cfg
+        self.metrics = metrics
         self.name = cfg.name
         self.journal = journal
         self.sink = sink
@@ -281,6 +286,7 @@ class _Dispatcher:
             if self.record_limit is not None:
                 await self.record_limit.acquire(min(len(batch), self.record_limit.max_rate))
             async with self.slots:
+                sent = time.perf_counter()
                 try:
                     outcomes: Sequence[Outcome] = await self.sink.deliver(batch)
                 except Transient as e:
@@ -289,10 +295,15 @@ class _Dispatcher:
                     breaker.record(True)  # release a probe: the sink stops anyway
                     raise
             self.stats.requests += 1
+            if self.metrics is not None:
+                self.metrics.sink_request(self.name, route, time.perf_counter() - sent)
             if len(outcomes) != len(batch):
                 raise Permanent(f"sink {self.name}: {len(outcomes)} outcomes for a batch of {len(batch)}")
             retry = [(e, o) for e, o in zip(batch, outcomes, strict=True) if o.kind is OutcomeKind.RETRY]
+            was = breaker.state
             breaker.record(len(retry) < len(batch))
+            if self.metrics is not None and breaker.state is not was:
+                self.metrics.circuit_state(self.name, route, breaker.state.value)
             attempt += 1
             t = now_ms()
             if retry:
@@ -406,9 +417,9 @@ class _Dispatcher:
 
 async def run_dispatch(cfg: DeliverySettings, journal: SqliteJournal, sink: Sink, mapper: RecordMapper,
                        wake: asyncio.Event, finished: Callable[[], int | None],
-                       stats: DispatchStats | None = None) -> None:
+                       stats: DispatchStats | None = None, metrics: Metrics | None = None) -> None:
     """Deliver until `finished()` returns a journal seq that delivery has passed (never, if None)."""
     try:
-        await _Dispatcher(cfg, journal, sink, mapper, wake, finished, stats or DispatchStats()).run()
+        await _Dispatcher(cfg, journal, sink, mapper, wake, finished, stats or DispatchStats(), metrics).run()
     finally:
         await asyncio.to_thread(mapper.close)

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from cdc.admin.state import ConnectorState
 from cdc.config import (
     BinlogSourceConfig,
     ConnectorConfig,
@@ -34,14 +37,20 @@ from cdc.config import (
     SourceConfig,
 )
 from cdc.errors import CdcError, Permanent, Transient, classify
-from cdc.journal.sqlite import SqliteJournal
+from cdc.journal.sqlite import JournalReader, SqliteJournal
 from cdc.pipeline.capture import CaptureStats, run_capture
+from cdc.pipeline.control import RunState
 from cdc.pipeline.delivery import DeliveryStats, RecordMapper, run_delivery
 from cdc.pipeline.dispatch import DispatchStats, run_dispatch
 from cdc.readers.base import ChangeReader
 from sinks.file import FileStreamSink
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+_SAMPLE_S = 5.0  # seconds between admin history samples (720 of them: an hour of charts)
 
 
 @dataclass
@@ -60,6 +69,15 @@ def _reader(cfg: SourceConfig, data_dir: Path, lookup: SqliteJournal) -> ChangeR
     from cdc.readers.mysql import BinlogReader
 
     return BinlogReader(cfg, spill, lambda: lookup.schema_history(cfg.name))
+
+
+def _ended(state: RunState, name: str, task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        state.set_state(name, ConnectorState.STOPPED)
+    elif task.exception() is not None:
+        state.set_state(name, ConnectorState.FAILED, str(task.exception()))
+    else:
+        state.set_state(name, ConnectorState.STOPPED)
 
 
 def _slot_in_use(err: CdcError) -> bool:
@@ -115,8 +133,36 @@ async def _supervise_source(cfg: SourceConfig, journal: SqliteJournal, data_dir:
         lookup.close()
 
 
-async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end: bool = False) -> RunStats:
-    """Run every connector until the end (stop_at_end) or a signal; returns what was done."""
+async def _admin(connectors: Sequence[ConnectorConfig], journal: Path, stats: RunStats,
+                 http: tuple[str, int], token: str | None) -> tuple[RunState, web.AppRunner]:
+    """The admin HTTP server (`cdc.admin`) over this run's state."""
+    from cdc.admin import Metrics, create_app, serve
+
+    host, port = http
+    state = RunState(connectors, journal, f"{host}:{port}", Metrics(), stats.capture, stats.delivery)
+    try:
+        server = await serve(create_app(state, state.metrics, token), host, port)
+    except OSError as e:
+        raise Permanent(f"--http {host}:{port}: cannot listen there ({e.strerror or e}); choose another "
+                        "address, or --http off") from e
+    log.info("admin API, metrics and status page on http://%s:%d/", host, port)
+    return state, server
+
+
+async def _sampling(state: RunState, journal: Path) -> None:
+    reader = await asyncio.to_thread(JournalReader, journal)
+    try:
+        while True:
+            await asyncio.to_thread(state.sample, reader)
+            await asyncio.sleep(_SAMPLE_S)
+    finally:
+        await asyncio.to_thread(reader.close)
+
+
+async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end: bool = False,
+              http: tuple[str, int] | None = None, token: str | None = None) -> RunStats:
+    """Run every connector until the end (stop_at_end) or a signal; returns what was done. With `http`,
+    serve the admin API, metrics and status page there while running."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     sources = [c for c in connectors if isinstance(c, PostgresSourceConfig | BinlogSourceConfig)]
     sinks = [c for c in connectors if isinstance(c, FileStreamSinkConfig | DeliverySinkConfig)]
@@ -125,6 +171,10 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
     mappers = [await asyncio.to_thread(_mapper, scfg, sources) for scfg in sinks]
     stats = RunStats()
     journal = SqliteJournal(data_dir / "journal.db")
+    admin: tuple[RunState, web.AppRunner] | None = None
+    if http is not None:
+        admin = await _admin(connectors, journal.path, stats, http, token)
+    metrics = admin[0].metrics if admin is not None else None
     wakes = [asyncio.Event() for _ in sinks]
     capture_done = False
     end_seq: int | None = None
@@ -149,7 +199,7 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
 
             assert mapper is not None  # delivery sinks require mapper.sql
             ps = stats.delivery[scfg.name] = DispatchStats()
-            job = run_dispatch(scfg, journal, open_sink(scfg), mapper, wake, finished, ps)
+            job = run_dispatch(scfg, journal, open_sink(scfg), mapper, wake, finished, ps, metrics)
         sink_tasks.append(asyncio.create_task(job, name=f"sink-{scfg.name}"))
 
     def on_signal() -> None:
@@ -166,6 +216,14 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
 
     for t in sink_tasks:
         t.add_done_callback(sink_ended)
+    sampler = None
+    if admin is not None:
+        state = admin[0]
+        names = [c.name for c in sources] + [c.name for c in sinks]
+        for name, task in zip(names, [*source_tasks, *sink_tasks], strict=True):
+            state.set_state(name, ConnectorState.RUNNING)
+            task.add_done_callback(functools.partial(_ended, state, name))
+        sampler = asyncio.create_task(_sampling(state, journal.path), name="admin-sampler")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -190,6 +248,12 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+        if sampler is not None:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+        if admin is not None:
+            await admin[1].cleanup()
         journal.close()
     if error is not None:
         if isinstance(error, CdcError):

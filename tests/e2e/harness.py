@@ -58,7 +58,8 @@ def cdc_cmd(files: Sequence[Path], data_dir: Path, *extra: str) -> list[str]:
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "E2E_PG_PASSWORD": "not-used-trust-auth", "E2E_MY_PASSWORD": "cdc",
+    # CDC_HTTP=off: no admin API unless a test passes --http (tests run bridges side by side).
+    return {**os.environ, "CDC_HTTP": "off", "E2E_PG_PASSWORD": "not-used-trust-auth", "E2E_MY_PASSWORD": "cdc",
             "PYTHONPATH": str(ROOT)}
 
 
@@ -176,10 +177,10 @@ def wait_until(cond: Callable[[], bool], what: str, timeout: float = 60,
 class Bridge:
     """`cdc run` (no --stop-at-end) in the background, its stderr in a log file; killed if left running."""
 
-    def __init__(self, files: Sequence[Path], data_dir: Path, log: Path) -> None:
+    def __init__(self, files: Sequence[Path], data_dir: Path, log: Path, *extra: str) -> None:
         self.log = log
         self._log_file = log.open("w")
-        self.proc = subprocess.Popen(cdc_cmd(files, data_dir, "--debug"), env=env(), stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(cdc_cmd(files, data_dir, "--debug", *extra), env=env(), stdout=subprocess.DEVNULL,
                                      stderr=self._log_file)
 
     def __enter__(self) -> Bridge:
