@@ -55,6 +55,15 @@ EMAIL_KEYS = frozenset({"email", "emailaddress1"})
 _PENDING: Stored = (0, b"", {})
 
 
+
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """A request body that must be one JSON object; None if it is not (the caller answers 400)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """One applied write, in arrival order."""

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import orjson
 from aiohttp import web
 
-from tests.emulators.core import Emulator, TokenState, Vendor, from_stored, respond
+from tests.emulators.core import Emulator, TokenState, Vendor, from_stored, json_object, respond
 
 TARGET = re.compile(r"^([A-Za-z_]\w*)\((.+)\)$")
 KEY_PART = re.compile(r"\s*(\w+)\s*=\s*(?:'((?:[^']|'')*)'|([^,']+))\s*(?:,|$)")
@@ -120,11 +119,8 @@ class Dynamics(Vendor):
             stored = led.replay(idem)
             if stored is not None:
                 return from_stored(stored)
-            try:
-                data: Any = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                data = None
-            if not isinstance(data, dict):
+            data = json_object(body)
+            if data is None:
                 self.rejected()
                 return error(400, "0x80048d19", "Error identified in Payload provided by the user for Entity.")
             bad = self.invalid(data)

@@ -29,6 +29,7 @@ from tests.emulators.core import (
     bearer,
     from_stored,
     invalid_field,
+    json_object,
     respond,
 )
 
@@ -108,11 +109,8 @@ class Generic(Vendor):
             stored = led.replay(idem)
             if stored is not None:
                 return from_stored(stored)
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                data = None
-            if not isinstance(data, dict):
+            data = json_object(body)
+            if data is None:
                 self.rejected()
                 return respond({"error": "bad_request", "message": "body must be a JSON object"}, 400)
             bad = self.invalid(data)

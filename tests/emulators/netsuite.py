@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import orjson
 from aiohttp import web
 
-from tests.emulators.core import Emulator, TokenState, Vendor, from_stored, respond
+from tests.emulators.core import Emulator, TokenState, Vendor, from_stored, json_object, respond
 
 RFC = "https://www.rfc-editor.org/rfc/rfc9110.html#section-"
 TYPES = {
@@ -93,11 +92,8 @@ class NetSuite(Vendor):
             stored = led.replay(idem)
             if stored is not None:
                 return from_stored(stored)
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                data = None
-            if not isinstance(data, dict):
+            data = json_object(body)
+            if data is None:
                 self.rejected()
                 return error(400, "INVALID_CONTENT", "The request body must be a JSON object.")
             bad = self.invalid(data)
