@@ -93,8 +93,9 @@ DELIVERED = Outcome(OutcomeKind.DELIVERED)
 
 class Sink(Protocol):
     """A delivery target (design §9). The engine batches events that share a `route` (at most
-    `max_batch_records` records and `max_batch_bytes` bytes of `raw`, never two of one subject),
-    keeps one batch in flight per key lane, rate-limits, retries and dead-letters per `Outcome`.
+    `max_batch_records` and `batch_limit(route)` records and `max_batch_bytes` bytes of `raw`, never two
+    of one subject), keeps one batch in flight per key lane, rate-limits, retries and dead-letters per
+    `Outcome`.
 
     `deliver` returns one Outcome per event, in order. It raises `Transient` when the whole batch failed
     in a way worth retrying (connection refused, timeout, a 5xx for a batch request: the engine retries
@@ -109,6 +110,10 @@ class Sink(Protocol):
     def route(self, event: SinkEvent) -> str:
         """The endpoint this event goes to (e.g. ``upsert Account``, ``delete Account``): events of one
         batch share it, and each route has its own circuit breaker."""
+        ...
+
+    def batch_limit(self, route: str) -> int:
+        """The most records one request to `route` takes (1 for per-record endpoints)."""
         ...
 
     async def open(self) -> None: ...

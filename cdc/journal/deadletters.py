@@ -144,6 +144,12 @@ def select(conn: sqlite3.Connection, flt: DeadLetterFilter, limit: int | None = 
     return [DeadLetter.from_row(r) for r in conn.execute(sql, params)]
 
 
+def count(conn: sqlite3.Connection, flt: DeadLetterFilter) -> int:
+    where, params = flt.where()
+    row = conn.execute(f"SELECT count(*) FROM dead_letters{where}", params).fetchone()
+    return int(row[0]) if row else 0
+
+
 def pending_subjects(conn: sqlite3.Connection, connector: str) -> set[str]:
     return {str(r[0]) for r in conn.execute(
         "SELECT DISTINCT subject FROM dead_letters WHERE connector = ? AND state = 'pending'", (connector,))}

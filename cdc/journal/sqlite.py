@@ -82,7 +82,7 @@ import threading
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from itertools import accumulate, chain, groupby, islice, repeat
 from operator import attrgetter
 from pathlib import Path
@@ -885,9 +885,6 @@ class JournalReader:
 
     # -- delivery sinks: per-lane progress and the dead-letter store (cdc.journal.deadletters) ----------
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return _immediate(self._conn)
-
     def lane_progress(self, consumer: str, lanes: int) -> list[int] | None:
         """Each key lane's done seq stored by `commit_delivery`, or None (none stored, or for another
         number of lanes: the lanes' keys differ, so only the cursor can be trusted)."""
@@ -907,7 +904,7 @@ class JournalReader:
         `delivered` (subject, seq) pairs supersede older pending dead letters of their key.
         """
         cursor = min(done)
-        with self._transaction() as conn:
+        with _immediate(self._conn) as conn:
             end = _read_end(conn)
             if cursor > end:
                 raise ValueError(f"cursor {consumer!r}: seq {cursor} is past the journal's end ({end})")
@@ -922,13 +919,17 @@ class JournalReader:
 
     def reset_lanes(self, consumer: str) -> None:
         """Forget the per-lane progress (replay: the cursor alone says where delivery resumes)."""
-        with self._transaction() as conn:
+        with _immediate(self._conn) as conn:
             conn.execute("DELETE FROM sink_lanes WHERE consumer = ?", (consumer,))
 
     def dead_letters(self, flt: DeadLetterFilter, limit: int | None = None) -> list[DeadLetter]:
         """Dead letters matching `flt`, in key order (connector, business key, seq)."""
         with _classified():
             return deadletters.select(self._conn, flt, limit)
+
+    def count_dead_letters(self, flt: DeadLetterFilter) -> int:
+        with _classified():
+            return deadletters.count(self._conn, flt)
 
     def pending_dead_letter_subjects(self, connector: str) -> set[str]:
         with _classified():
@@ -937,13 +938,13 @@ class JournalReader:
     def update_dead_letters(self, failed: Sequence[DeadLetter] = (), resolved: Sequence[int] = (),
                             state: str = "delivered") -> None:
         """After a retry: `failed` entries get their attempts/last failure updated, `resolved` ids `state`."""
-        with self._transaction() as conn:
+        with _immediate(self._conn) as conn:
             deadletters.record(conn, failed)
             deadletters.resolve(conn, resolved, state)
 
     def drop_dead_letters(self, flt: DeadLetterFilter) -> int:
         """Delete matching entries; returns how many."""
-        with self._transaction() as conn:
+        with _immediate(self._conn) as conn:
             return deadletters.delete(conn, flt)
 
     # -- operators: `cdc offsets`, `cdc replay` (cdc.journal.positions) ----------------------------------

@@ -13,6 +13,7 @@ built yet: those calls answer 501 and say to edit the connector files and restar
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,8 +49,16 @@ class RunState:
     _dead: dict[str, int] = field(default_factory=dict)
     _counted: dict[str, int] = field(default_factory=dict)
 
-    def set_state(self, name: str, state: ConnectorState, trace: str | None = None) -> None:
-        self.states[name] = (state, trace)
+    def watch(self, name: str, task: asyncio.Task[None]) -> None:
+        """The connector runs as `task`: RUNNING now; FAILED (with its error) or STOPPED when it ends."""
+        self.states[name] = (ConnectorState.RUNNING, None)
+
+        def ended(t: asyncio.Task[None]) -> None:
+            error = None if t.cancelled() else t.exception()
+            self.states[name] = ((ConnectorState.FAILED, str(error)) if error is not None
+                                 else (ConnectorState.STOPPED, None))
+
+        task.add_done_callback(ended)
 
     def _view(self, cfg: ConnectorConfig) -> ConnectorView:
         state, trace = self.states.get(cfg.name, (ConnectorState.UNASSIGNED, None))
@@ -88,7 +97,7 @@ class RunState:
             self._counted[name] = c.events
             self._histories.setdefault(name, History()).observe(now, c.events, lag, 0)
         for name, d in self.delivery.items():
-            dead = len(reader.dead_letters(DeadLetterFilter(connector=name), None))
+            dead = reader.count_dead_letters(DeadLetterFilter(connector=name))
             self._dead[name] = dead
             self.metrics.dead_letters(name, dead)
             self.metrics.journal_depth(name, max(0, end - d.cursor))

@@ -167,7 +167,6 @@ class _Dispatcher:
         self.request_limit = AsyncLimiter(rps, 1.0) if rps > 0 else None
         self.record_limit = AsyncLimiter(recs, 1.0) if recs > 0 else None
         self.breakers: dict[str, CircuitBreaker] = {}
-        self.batch_limit: Callable[[str], int] | None = getattr(sink, "batch_limit", None)
         # Waiting for the committer: what it has not yet taken, and how far it got.
         self.dead: list[DeadLetter] = []
         self.delivered: list[tuple[str, int]] = []
@@ -263,7 +262,7 @@ class _Dispatcher:
             if linger and len(lane.queue) < cfg.batch_max_records and not self.idle:
                 await asyncio.sleep(linger)  # let the reader add to a small batch
             route, lane.flight = take_batch(lane.queue, self.sink.route, cfg.batch_max_records, cfg.batch_max_bytes,
-                                            self.batch_limit, lane.unsynced)
+                                            self.sink.batch_limit, lane.unsynced)
             subjects = [e.subject for e in lane.flight]
             await self.send(lane, route)
             lane.unsynced.update(subjects)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from cdc.errors import Transient
@@ -63,11 +62,10 @@ async def redrive(writer: JournalReader, sink: Sink, letters: list[DeadLetter], 
         by_id[letter.event_id] = letter
         queue.append(sink_event(letter.seq, letter.event))
     blocked: set[str] = set()
-    limit: Callable[[str], int] | None = getattr(sink, "batch_limit", None)
     await sink.open()
     try:
         while queue:
-            _, batch = take_batch(queue, sink.route, sink.max_batch_records, sink.max_batch_bytes, limit)
+            _, batch = take_batch(queue, sink.route, sink.max_batch_records, sink.max_batch_bytes, sink.batch_limit)
             for e in batch:
                 if e.subject in blocked:
                     result.skipped.append((by_id[e.id], "an older entry of this key failed again in this run"))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
 import signal
@@ -27,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cdc.admin.state import ConnectorState
 from cdc.config import (
     BinlogSourceConfig,
     ConnectorConfig,
@@ -39,7 +37,6 @@ from cdc.config import (
 from cdc.errors import CdcError, Permanent, Transient, classify
 from cdc.journal.sqlite import JournalReader, SqliteJournal
 from cdc.pipeline.capture import CaptureStats, run_capture
-from cdc.pipeline.control import RunState
 from cdc.pipeline.delivery import DeliveryStats, RecordMapper, run_delivery
 from cdc.pipeline.dispatch import DispatchStats, run_dispatch
 from cdc.readers.base import ChangeReader
@@ -49,6 +46,8 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from cdc.pipeline.control import RunState
 
 _SAMPLE_S = 5.0  # seconds between admin history samples (720 of them: an hour of charts)
 
@@ -69,15 +68,6 @@ def _reader(cfg: SourceConfig, data_dir: Path, lookup: SqliteJournal) -> ChangeR
     from cdc.readers.mysql import BinlogReader
 
     return BinlogReader(cfg, spill, lambda: lookup.schema_history(cfg.name))
-
-
-def _ended(state: RunState, name: str, task: asyncio.Task[None]) -> None:
-    if task.cancelled():
-        state.set_state(name, ConnectorState.STOPPED)
-    elif task.exception() is not None:
-        state.set_state(name, ConnectorState.FAILED, str(task.exception()))
-    else:
-        state.set_state(name, ConnectorState.STOPPED)
 
 
 def _slot_in_use(err: CdcError) -> bool:
@@ -136,7 +126,9 @@ async def _supervise_source(cfg: SourceConfig, journal: SqliteJournal, data_dir:
 async def _admin(connectors: Sequence[ConnectorConfig], journal: Path, stats: RunStats,
                  http: tuple[str, int], token: str | None) -> tuple[RunState, web.AppRunner]:
     """The admin HTTP server (`cdc.admin`) over this run's state."""
+    # Imported only with --http: a run without it loads neither aiohttp nor prometheus-client for this.
     from cdc.admin import Metrics, create_app, serve
+    from cdc.pipeline.control import RunState
 
     host, port = http
     state = RunState(connectors, journal, f"{host}:{port}", Metrics(), stats.capture, stats.delivery)
@@ -221,8 +213,7 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
         state = admin[0]
         names = [c.name for c in sources] + [c.name for c in sinks]
         for name, task in zip(names, [*source_tasks, *sink_tasks], strict=True):
-            state.set_state(name, ConnectorState.RUNNING)
-            task.add_done_callback(functools.partial(_ended, state, name))
+            state.watch(name, task)
         sampler = asyncio.create_task(_sampling(state, journal.path), name="admin-sampler")
 
     for sig in (signal.SIGTERM, signal.SIGINT):

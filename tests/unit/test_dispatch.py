@@ -68,6 +68,9 @@ class Target:
     def route(self, event: SinkEvent) -> str:
         return "delete" if event.deleted else "upsert"
 
+    def batch_limit(self, route: str) -> int:
+        return self.max_batch_records
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
