@@ -227,6 +227,14 @@ from cdc.replaycli import offsets_app, replay  # noqa: E402  (likewise)
 app.add_typer(offsets_app, name="offsets")
 app.command("replay")(replay)
 
+from cdc.snapshotcli import snapshot  # noqa: E402  (likewise)
+
+app.command("snapshot")(snapshot)
+
+from cdc.statuscli import status  # noqa: E402  (likewise)
+
+app.command("status")(status)
+
 
 def _print_problem(problem: str, detail: Any = None) -> None:
     """One problem; for a file:line:col problem (`mappers.errors.Problem`) also the mapping line with a

@@ -7,7 +7,9 @@ Role
     in records, and for delivery (API) sinks the pending dead letters. `offsets set` stores a source
     offset (MySQL/MariaDB: capture restarts from that binlog position or GTID set; PostgreSQL: forward
     only, the slot no longer holds older WAL) or moves a sink's cursor to any position. `replay` moves
-    a sink back so that its next run re-delivers from a position (`cdc.journal.positions` finds it).
+    a sink back so that its next run re-delivers from a position (`cdc.journal.positions` finds it),
+    within the journal's retention. `offsets delete` forgets a removed sink's cursor, which otherwise
+    keeps retention from removing anything it has not delivered (`cdc.journal.retention`).
 
     As with Kafka Connect, whose offsets can only be changed while the connector is STOPPED, the
     bridge must not be running on the data dir: `cdc run` keeps its positions in memory and would
@@ -152,6 +154,7 @@ def show(connectors: Annotated[list[str] | None, typer.Argument(help="Only these
     with _journal_errors(), JournalReader(_journal_path(data_dir)) as reader:
         end = reader.end_seq()
         oldest = first_seq(reader)
+        oldest_at = reader.journaled_at(oldest) if oldest is not None else None
         sources = [{"connector": name, "offset": offset, "position": source_position(offset),
                     "updated": _when(updated)}
                    for name, (offset, updated) in sorted(reader.source_offsets().items())
@@ -174,13 +177,16 @@ def show(connectors: Annotated[list[str] | None, typer.Argument(help="Only these
         typer.echo(orjson.dumps({"journal": {"oldest": oldest, "end": end}, "sources": sources,
                                  "sinks": sinks}, option=orjson.OPT_INDENT_2).decode())
     else:
-        _print_show(sources, sinks, oldest, end)
+        _print_show(sources, sinks, oldest, oldest_at, end)
     if unknown:
         _fail(f"nothing stored for {', '.join(unknown)} (a connector that has not run has no offset)", 1)
 
 
-def _print_show(sources: list[dict[str, Any]], sinks: list[dict[str, Any]], oldest: int | None, end: int) -> None:
+def _print_show(sources: list[dict[str, Any]], sinks: list[dict[str, Any]], oldest: int | None,
+                oldest_at: int | None, end: int) -> None:
     held = f"seq {oldest} to {end}" if oldest is not None else "no records"
+    if oldest_at is not None:
+        held += f" (the oldest journaled at {format_ms(oldest_at)})"
     out.print(f"journal: {held}", highlight=False)
     if sources:
         table = Table("source", "position", "stored at (UTC)", title="source offsets", title_justify="left")
@@ -292,6 +298,20 @@ def replay(sink: Annotated[str, typer.Argument(help="The sink connector's name."
         _move(reader, sink, target)
         out.print(f"sink {sink}: cursor moved back from seq {current} to seq {target}; the next run re-delivers up to "
                   f"{current - target} records; {_landing(reader, target, topics)}", highlight=False, soft_wrap=True)
+
+
+# -- offsets delete -----------------------------------------------------------------------------------
+
+@offsets_app.command("delete")
+def delete(sink: Annotated[str, typer.Argument(help="A sink connector that was removed.")],
+           data_dir: DataDir = Path(".cdc-data")) -> None:
+    """Forget a removed sink's cursor, so that it no longer keeps retention from removing old records."""
+    path = _journal_path(data_dir)
+    with _journal_errors(), SqliteJournal(path) as journal:
+        if not journal.delete_cursor(sink):
+            _fail(f"no sink named '{sink}' has a cursor in {data_dir}", 2)
+    out.print(f"sink {sink}: cursor and lane progress deleted (its dead letters stay); if it runs again it "
+              "starts from the oldest record the journal still holds", highlight=False)
 
 
 # -- offsets set --------------------------------------------------------------------------------------

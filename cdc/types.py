@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 import orjson
@@ -16,6 +17,18 @@ import orjson
 # A source offset as stored in the journal, like a Kafka Connect source offset: a small JSON object.
 # PostgreSQL: {"lsn": <int, resume streaming after this commit LSN>, "txId": int, "ts_usec": int}
 SourceOffset = dict[str, Any]
+
+
+class ConnectorState(StrEnum):
+    """Kafka Connect's connector and task states (RESTARTING only in a restart's answer): what the
+    runner's supervisor tracks and the admin API shows."""
+
+    UNASSIGNED = "UNASSIGNED"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    STOPPED = "STOPPED"
+    FAILED = "FAILED"
+    RESTARTING = "RESTARTING"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,7 @@ class SinkEvent:
     subject: str
     data_json: bytes
     raw: bytes
+    time: str = ""   # the CloudEvent's time: the source commit (RFC 3339), for commit-to-ack latency
 
     @property
     def data(self) -> dict[str, Any] | None:

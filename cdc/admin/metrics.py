@@ -25,6 +25,9 @@ The metrics (names and meanings are also listed in the README):
 - ``cdc_slot_safe_wal_size_bytes{connector}``: bytes of WAL that can still be written before the slot
   is lost (``pg_replication_slots.safe_wal_size``; absent when ``max_slot_wal_keep_size`` is -1).
 - ``cdc_source_events_total{connector,table,op}``: change events journaled, by table and operation.
+- ``cdc_incremental_snapshot_rows{connector,table}``: rows an ad-hoc incremental snapshot has read of
+  the table so far; ``cdc_incremental_snapshot_rows_estimate{connector,table}`` the planner's estimate of
+  the table's rows; ``cdc_incremental_snapshot_pending_tables{connector}`` tables it still has to read.
 - ``cdc_sink_journal_depth_events{connector}``: journal events the sink has not delivered yet.
 - ``cdc_sink_request_seconds{connector,route}``: histogram of sink request durations.
 - ``cdc_sink_retries_total{connector}``: events sent again after a retryable failure.
@@ -100,6 +103,12 @@ class Metrics:
         self._commit_to_ack = Histogram("cdc_sink_commit_to_ack_seconds", "Seconds from the source commit to "
                                         "the target's acknowledgement", ["connector"],
                                         buckets=COMMIT_TO_ACK_BUCKETS, registry=r)
+        self._snap_rows = Gauge("cdc_incremental_snapshot_rows", "Rows an incremental snapshot has read of the "
+                                "table", ["connector", "table"], registry=r)
+        self._snap_estimate = Gauge("cdc_incremental_snapshot_rows_estimate", "The planner's estimate of the rows "
+                                    "of a table being snapshotted", ["connector", "table"], registry=r)
+        self._snap_pending = Gauge("cdc_incremental_snapshot_pending_tables", "Tables an incremental snapshot "
+                                   "still has to read", ["connector"], registry=r)
         # (metric, label values) -> child: prometheus-client's labels() takes a lock and validates
         # the values on every call; the cache makes a repeat call one dict lookup.
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
@@ -150,6 +159,16 @@ class Metrics:
         """A batch's events counted by (table, op): one call per journal append."""
         for (table, op), n in counts.items():
             self.source_events(connector, table, op, n)
+
+    def snapshot_progress(self, connector: str, tables: Mapping[str, tuple[int, int | None]], pending: int) -> None:
+        """Incremental snapshots: per table, rows read and the estimate (None: unknown); tables to go."""
+        for table, (rows, estimate) in tables.items():
+            self._child(self._snap_rows, connector, table).set(rows)
+            if estimate is None:
+                self._drop(self._snap_estimate, connector, table)
+            else:
+                self._child(self._snap_estimate, connector, table).set(estimate)
+        self._child(self._snap_pending, connector).set(pending)
 
     # -- sinks --
 

@@ -359,6 +359,20 @@ async def reset_offsets(request: web.Request) -> web.Response:
     return web.json_response({"message": "The offsets for this connector have been reset successfully"})
 
 
+async def send_signal(request: web.Request) -> web.Response:
+    """Debezium's signal, sent to a source (e.g. ``execute-snapshot``): ``{"type": ..., "data": {...}}``."""
+    view = _view(request)
+    body = await _json_body(request)
+    if (not isinstance(body, dict) or not isinstance(body.get("type"), str)
+            or not isinstance(body.get("data", {}), dict)):
+        raise AdminError.bad_request('A signal is {"type": "execute-snapshot", "data": {"data-collections": '
+                                     '["schema.table"], "type": "incremental"}}')
+    if view.type != "source":
+        raise AdminError.bad_request(f"Connector {view.name} is a sink; signals go to source connectors")
+    signal_id = await request.app[STATE].signal(view.name, body["type"], body.get("data", {}))
+    return web.json_response({"id": signal_id}, status=202)
+
+
 async def metrics(request: web.Request) -> web.Response:
     # The text format's content type carries its version; aiohttp's content_type= refuses parameters.
     return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE})
@@ -391,6 +405,8 @@ async def history(request: web.Request) -> web.Response:
             "dead_letters": latest.dead_letters if latest is not None else v.dead_letters,
             "events_per_second": latest.events_per_second if latest is not None else None,
             "lag_seconds": latest.lag_seconds if latest is not None else None,
+            "lag_bytes": v.lag_bytes,
+            "journal_depth": v.journal_depth,
             "series": {
                 "t": [s.timestamp for s in samples],
                 "events_per_second": [s.events_per_second for s in samples],
@@ -424,6 +440,7 @@ _ROUTES: Final[list[tuple[str, str, Handler]]] = [
     ("GET", "/connectors/{name}/offsets", get_offsets),
     ("PATCH", "/connectors/{name}/offsets", alter_offsets),
     ("DELETE", "/connectors/{name}/offsets", reset_offsets),
+    ("POST", "/connectors/{name}/signals", send_signal),
     ("GET", "/metrics", metrics),
     ("GET", "/healthz", healthz),
     ("GET", "/readyz", readyz),
@@ -549,6 +566,11 @@ def openapi_document(token_required: bool = True) -> dict[str, Any]:
                          body=_ref("Offsets")),
             "delete": _op("Reset offsets (connector must be STOPPED)", {"200": message, "400": _ERR}),
         },
+        "/connectors/{name}/signals": {"post": _op(
+            "Send a Debezium signal to a source (execute-snapshot, stop-snapshot): written to its "
+            "signal.data.collection table, acted on when the stream reaches it", {
+                "202": _json({"type": "object", "properties": {"id": {"type": "string"}}}, "Sent"),
+                "400": _ERR}, body=_ref("Signal"))},
         "/metrics": {"get": _op("Prometheus metrics", {"200": {"description": "Text exposition format 0.0.4",
                                                               "content": {"text/plain": {"schema": {
                                                                   "type": "string"}}}}}, named=False)},
@@ -589,6 +611,9 @@ def openapi_document(token_required: bool = True) -> dict[str, Any]:
                     "tasks": {"type": "array", "items": {"allOf": [state, {"type": "object", "properties": {
                         "id": {"type": "integer"}}}]}},
                     "type": {"type": "string", "enum": ["source", "sink"]}}},
+                "Signal": {"type": "object", "required": ["type"], "properties": {
+                    "type": {"type": "string", "enum": ["execute-snapshot", "stop-snapshot"]},
+                    "data": {"type": "object"}}},
                 "Offsets": {"type": "object", "required": ["offsets"], "properties": {
                     "offsets": {"type": "array", "items": {"type": "object", "required": ["partition"],
                                                            "properties": {

@@ -20,8 +20,9 @@ import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Literal, Protocol, TypedDict
+
+from cdc.types import ConnectorState
 
 __all__ = [
     "AdminError",
@@ -35,17 +36,6 @@ __all__ = [
 ]
 
 ConnectorType = Literal["source", "sink"]
-
-
-class ConnectorState(StrEnum):
-    """Kafka Connect's connector and task states (RESTARTING only in a restart's answer)."""
-
-    UNASSIGNED = "UNASSIGNED"
-    RUNNING = "RUNNING"
-    PAUSED = "PAUSED"
-    STOPPED = "STOPPED"
-    FAILED = "FAILED"
-    RESTARTING = "RESTARTING"
 
 
 # States in which a connector is where an operator wants it: running, or held by request. Kafka
@@ -76,6 +66,8 @@ class ConnectorView:
     worker_id: str
     trace: str | None = None   # the failure's text while FAILED (Kafka Connect's ``trace``)
     dead_letters: int = 0      # sinks: events parked in the dead-letter store
+    lag_bytes: int | None = None       # sources: change log not yet confirmed (None: unknown)
+    journal_depth: int | None = None   # sinks: journal events not delivered yet (None: unknown)
 
 
 class AdminError(Exception):
@@ -220,4 +212,9 @@ class AdminState(Protocol):
 
     async def reset_offsets(self, name: str) -> None:
         """Forget every offset (next start: from the beginning, or per ``snapshot.mode``)."""
+        ...
+
+    async def signal(self, name: str, signal_type: str, data: Mapping[str, Any]) -> str:
+        """Send a Debezium signal (e.g. ``execute-snapshot``) to a source connector; returns its id.
+        Raises 400 when the connector reads no signals or the signal is malformed."""
         ...

@@ -100,6 +100,13 @@ _JS = """
     if (v < 7200) return (v / 60).toFixed(1) + " min";
     return (v / 3600).toFixed(1) + " h";
   }
+  function fmtBytes(v) {
+    if (v == null) return "\u2014";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return (i ? v.toFixed(1) : String(v)) + " " + units[i];
+  }
   // A round upper bound for the y axis (1, 2 or 5 times a power of ten).
   function niceMax(v) {
     if (!(v > 0)) return 1;
@@ -162,6 +169,10 @@ _JS = """
       tr.appendChild(el("td", {class: "num", "data-field": "events_per_second"}, fmtNum(c.events_per_second, 1)));
       tr.appendChild(el("td", {class: "num", "data-field": "lag_seconds"}, fmtSeconds(c.lag_seconds)));
       tr.appendChild(el("td", {class: "num", "data-field": "dead_letters"}, String(c.dead_letters)));
+      // Behind: a source's change log not yet confirmed, a sink's journal records not yet delivered.
+      const behind = c.type === "source" ? fmtBytes(c.lag_bytes)
+                   : (c.journal_depth == null ? "\u2014" : c.journal_depth + " records");
+      tr.appendChild(el("td", {class: "num", "data-field": "behind"}, behind));
       rows.push(tr);
       const card = el("section", {class: "card", "data-connector": c.name});
       const h = el("h2", {}, c.name + " ");
@@ -235,7 +246,8 @@ _HTML = """<!doctype html>
 <form id="auth"><label for="token">This server requires a token:</label>
 <input id="token" type="password" autocomplete="off"><button type="submit">Use</button></form>
 <table id="connectors">
-<thead><tr><th>Connector</th><th>Type</th><th>State</th><th>Events/s</th><th>Lag</th><th>Dead letters</th></tr></thead>
+<thead><tr><th>Connector</th><th>Type</th><th>State</th><th>Events/s</th><th>Lag</th><th>Dead letters</th>
+<th>Behind</th></tr></thead>
 <tbody></tbody>
 </table>
 <p id="none" class="empty" hidden>No connectors.</p>

@@ -103,7 +103,8 @@ class BinlogSourceConfig(SourceModel):
         "include.query": ("false", "the SQL statement of a change is not captured"),
         "provide.transaction.metadata": ("false", "transaction boundary events are not produced"),
         "heartbeat.interval.ms": ("0", "heartbeats come with the operations work (issue #6)"),
-        "signal.data.collection": ("", "ad-hoc snapshot signals come with the operations work (issue #6)"),
+        "signal.data.collection": ("", "signals (ad-hoc incremental snapshots) are not supported for "
+                                   "MySQL/MariaDB sources yet"),
     }
     UNSUPPORTED: ClassVar[dict[str, str]] = {
         **COMMON_UNSUPPORTED,

@@ -41,6 +41,7 @@ from cdc.config._base import (
     int_between,
     passes_filters,
     to_nonempty_str,
+    to_optional_str,
     to_str,
     v,
 )
@@ -77,6 +78,15 @@ def _publication_name(value: Any) -> str:
     return text
 
 
+def _signal_collection(value: Any) -> str | None:
+    """Debezium's ``schema.table`` form of the signal table (unquoted names, as the catalog spells them)."""
+    text = to_optional_str(value)
+    if text is None:
+        return None
+    schema, dot, table = text.partition(".")
+    if not dot or not schema or not table or "." in table:
+        raise ValueError("is not a schema.table name (e.g. public.debezium_signal)")
+    return text
 
 
 _SNAPSHOT_MODES = ("initial", "no_data", "never", "initial_only", "when_needed", "always")
@@ -89,7 +99,6 @@ class PostgresSourceConfig(SourceModel):
         "slot.drop.on.stop": ("false", "the slot is kept; drop it with pg_drop_replication_slot when retiring "
                               "the connector"),
         "provide.transaction.metadata": ("false", "transaction boundary events are not produced"),
-        "signal.data.collection": ("", "ad-hoc snapshot signals come with the operations work (issue #6)"),
     }
 
     FILTER_KINDS: ClassVar[tuple[str, ...]] = ("schema", "table", "column")
@@ -126,6 +135,10 @@ class PostgresSourceConfig(SourceModel):
         "topic.naming.strategy": "topics are named <topic.prefix>.<schema>.<table>",
         "topic.delimiter": "topics are named <topic.prefix>.<schema>.<table>",
         "decimal.format": "",
+        "incremental.snapshot.allow.schema.changes": "a table's schema must not change during its incremental "
+                                                     "snapshot; run the snapshot again after the change",
+        "incremental.snapshot.watermarking.strategy": "watermarks are logical decoding messages, never rows "
+                                                      "of the signal table",
     }
     UNSUPPORTED_PREFIXES: ClassVar[dict[str, str]] = {
         **COMMON_UNSUPPORTED_PREFIXES,
@@ -182,6 +195,9 @@ class PostgresSourceConfig(SourceModel):
                   unsupported={"configuration_based": "", "custom": "", "exported": "", "schema_only": "",
                                "schema_only_recovery": "", "recovery": ""})),
     ] = Field("initial", alias="snapshot.mode")
+    incremental_snapshot_chunk_size: PositiveInt = Field(1024, alias="incremental.snapshot.chunk.size")
+    signal_data_collection: Annotated[str | None, v(_signal_collection)] = Field(
+        None, alias="signal.data.collection")
 
     # --- event encoding ---
     time_precision_mode: Annotated[
@@ -209,6 +225,14 @@ class PostgresSourceConfig(SourceModel):
     def column_included(self, schema: str, table: str, column: str) -> bool:
         """Whether a column appears in events (column.include/exclude.list on ``schema.table.column``)."""
         return passes_filters(f"{schema}.{table}.{column}", self.column_include_list, self.column_exclude_list)
+
+    @property
+    def signal_table(self) -> tuple[str, str] | None:
+        """(schema, table) of ``signal.data.collection``, or None when signals are off."""
+        if self.signal_data_collection is None:
+            return None
+        schema, _, table = self.signal_data_collection.partition(".")
+        return schema, table
 
     def conninfo(self, replication: bool = False) -> str:
         """A libpq connection string for this source, password included: never log it.

@@ -42,9 +42,12 @@ COMMON_UNSUPPORTED: dict[str, str] = {
     "snapshot.delay.ms": "",
     "snapshot.mode.custom.name": "",
     "snapshot.tables.order.by.row.count": "",
-    "incremental.snapshot.chunk.size": "incremental snapshots are not supported",
-    "incremental.snapshot.allow.schema.changes": "incremental snapshots are not supported",
-    "incremental.snapshot.watermarking.strategy": "incremental snapshots are not supported",
+    # The PostgreSQL model supports incremental snapshots and overrides these.
+    "incremental.snapshot.chunk.size": "incremental snapshots are not supported for MySQL/MariaDB sources yet",
+    "incremental.snapshot.allow.schema.changes": "incremental snapshots are not supported for MySQL/MariaDB "
+                                                 "sources yet",
+    "incremental.snapshot.watermarking.strategy": "incremental snapshots are not supported for MySQL/MariaDB "
+                                                  "sources yet",
     "read.only": "",
     "include.schema.comments": "",
     "database.initial.statements": "",
@@ -143,6 +146,12 @@ class SourceModel(ConnectorModel):
     errors_max_retries: Annotated[int, v(int_between(-1))] = Field(-1, alias="errors.max.retries")
     retriable_restart_connector_wait_ms: PositiveInt = Field(
         10000, alias="retriable.restart.connector.wait.ms")
+
+    # --- the journal's retention of this source's topics, as a Kafka topic's retention.ms / retention.bytes
+    # (cdc.journal.retention; -1 = no limit). Only records every sink has delivered are ever removed.
+    journal_retention_ms: Annotated[int, v(int_between(-1))] = Field(
+        7 * 24 * 3600 * 1000, alias="journal.retention.ms")  # seven days, Kafka's default retention.ms
+    journal_retention_bytes: Annotated[int, v(int_between(-1))] = Field(-1, alias="journal.retention.bytes")
 
     @classmethod
     def _check_combinations(cls, data: Mapping[str, Any]) -> list[str]:

@@ -39,11 +39,17 @@ Why a forward scan, not a binary search over seq
     command an operator runs rarely.
 
 Retention
-    Nothing is lost silently: when records were removed from the journal (its oldest seq is above 1)
-    and the position lies before the oldest retained record of its kind, `find_start` raises
-    `PositionNotFound` saying what the oldest retained record is and suggesting ``earliest``.
-    A position past every record raises it too (nothing would be re-delivered: a typo, or the wrong
-    connector).
+    Nothing is lost silently. Retention (`cdc.journal.retention`) removes each topic's oldest records;
+    the journal tells, for the searched topics, the highest seq removed (`JournalReader.removed_upto`,
+    also counting every seq below its oldest record). ``journal:N`` at or below it is refused. For a log
+    position or a time, the start found is trusted only when some record of the kind AFTER the removed
+    ones lies before the position (the journal is in about source order, so the removed records lay
+    before it too), or the first such record sits exactly at it; otherwise removed records may have been
+    at or after the position, and `find_start` refuses. Either refusal is a `PositionNotFound` naming the
+    oldest retained record (its source position and when it was journaled), suggesting ``earliest`` and
+    larger `journal.retention.ms` / `journal.retention.bytes`. ``earliest`` is the oldest record still
+    retained. A position past every record is refused too (nothing would be re-delivered: a typo, or
+    the wrong connector).
 
 Failure story: parse errors are ValueError (the CLI's usage errors, exit 2); `PositionNotFound` is a
 `Permanent` (exit 1); SQLite failures come from the reader as `Transient` / `Permanent`.
@@ -303,30 +309,36 @@ def _transaction(src: dict[str, Any]) -> tuple[object, ...] | None:
     return ("binlog", src.get("name"), gtid) if isinstance(gtid, str) else None
 
 
+_RAISE = "raise journal.retention.ms / journal.retention.bytes on the source connector to reach further back"
+
+
 def find_start(reader: JournalReader, pos: Position, topics: re.Pattern[str] | None = None) -> int:
     """The first journal seq to deliver for `pos` (the cursor becomes one less).
 
     `topics` restricts the search to a sink's topics. ``latest`` returns the journal's end + 1.
     Raises `PositionNotFound` when the position is older than the journal retains, or past its end."""
     end = reader.end_seq()
-    oldest = first_seq(reader)
-    # Seqs start at 1 and are never reused: an oldest record above 1 means records were removed.
-    trimmed = oldest is not None and oldest > 1
     if pos.kind == "latest":
         return end + 1
     if pos.kind == "earliest":
         first = first_seq(reader, topics)
         return first if first is not None else end + 1
+    # Every record of these topics up to `removed` is gone (0: none was removed).
+    removed = reader.removed_upto(topics)
     if pos.kind == "journal":
         if pos.seq > end + 1:
             raise PositionNotFound(f"{pos.text} is past the journal's end (its last seq is {end})")
-        if trimmed and oldest is not None and pos.seq < oldest:
+        if pos.seq <= removed:
+            after = reader.read(topics or _ALL, removed, 1)
+            oldest = after[0].seq if after else end + 1
+            detail = f" (seq {oldest} is {_brief_at(reader, after[0])})" if after else ""
             raise PositionNotFound(f"{pos.text} is older than the journal retains: its oldest record is seq "
                                    f"{oldest}; use --from earliest (or journal:{oldest}) to re-deliver everything "
-                                   "it still holds")
+                                   f"it still holds{detail}, or {_RAISE} next time")
         return pos.seq
     match = _matcher(pos)
-    seen_kind = False
+    first_of_kind: JournalRecord | None = None
+    before = 0  # the last record of the kind found before the position
     tx: tuple[object, ...] | None = None
     tx_start = 0
     for record in records(reader, 0, topics):
@@ -339,15 +351,19 @@ def find_start(reader: JournalReader, pos: Position, topics: re.Pattern[str] | N
             tx, tx_start = key, record.seq
         if hit is None:
             continue
-        if hit and not seen_kind and trimmed and not _exact(pos, src):
-            # The very first record of this kind already lies after the position, and older records
-            # were removed: some of those may have been at or after it too.
+        first_of_kind = first_of_kind or record
+        if not hit:
+            before = record.seq
+            continue
+        if removed and before <= removed and not (record.seq > removed and _exact(pos, src)):
+            # No record of the kind after the removed ones lies before the position: some of the
+            # removed records may have been at or after it.
             raise PositionNotFound(
                 f"{pos.text} is older than the journal retains: its oldest record of that kind is seq "
-                f"{record.seq} ({_brief(src)}); use --from earliest to re-deliver everything it still holds")
-        seen_kind = True
-        if hit:
-            return tx_start if key is not None else record.seq
+                f"{first_of_kind.seq} ({_brief_at(reader, first_of_kind)}); use --from earliest to re-deliver "
+                f"everything it still holds, or {_RAISE} next time")
+        return tx_start if key is not None else record.seq
+    seen_kind = first_of_kind is not None
     what = "no record" if not seen_kind else "no record at or after it"
     kind = {"lsn": "PostgreSQL", "binlog": "MySQL/MariaDB", "gtid": "MySQL/MariaDB with GTIDs"}.get(pos.kind)
     hint = f" (the journal holds no {kind} change events{' of these topics' if topics else ''})" \
@@ -366,8 +382,13 @@ def _exact(pos: Position, src: dict[str, Any]) -> bool:
     return False
 
 
-def _brief(src: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in describe(src).items())
+def _brief_at(reader: JournalReader, record: JournalRecord) -> str:
+    """What a record is at the source, and when it was journaled: for retention refusals."""
+    where = [f"{k} {v}" for k, v in describe(record_source(record)).items()]
+    at = reader.journaled_at(record.seq)
+    if at is not None:
+        where.append(f"journaled at {format_ms(at)}")
+    return ", ".join(where) or record.topic
 
 
 def describe(src: dict[str, Any] | None) -> dict[str, str]:

@@ -62,7 +62,19 @@ Storage (schema version 2)
     primary key, drops the events at or before `after` (a cursor may sit inside a run) and may stop
     inside a run at its limit.
 
-    A file of another schema version is refused with `Permanent` (there is no migration).
+    A file of another schema version is refused with `Permanent` (there is no migration). Two tables
+    were added to version 2 without changing it, created empty when a writer opens an older file:
+    ``journaled_at`` (a sparse index of when records were journaled, one row a second at most, written by
+    `append`; records of an older file count as journaled when it was first opened so) and ``pruned``
+    (per topic, the highest seq retention removed). A bridge without them ignores both.
+
+Retention
+    `SqliteJournal.prune` removes a topic's oldest runs once its source's `journal.retention.ms` /
+    `journal.retention.bytes` let them go and every sink is past them (the rules, and the task that calls
+    it, are in `cdc.journal.retention`), in short write transactions. Seqs are never reused (the end
+    lives in meta), readers find runs by primary key whatever was removed before them, and the freed
+    pages stay in the file for the next appends: a journal whose retention keeps pace stops growing. The
+    file is not shrunk while running (that would rewrite the newest pages); `VACUUM` it offline for that.
 
 Failures
     Every SQLite failure rolls back the whole transaction and is raised as a `cdc.errors` class with the
@@ -70,6 +82,11 @@ Failures
     disk (retry later: nothing was written), `Permanent` for anything else (a corrupt or foreign file,
     a newer schema version, a closed journal). An exception raised by the caller's own events iterable
     (say, reading a spill file) rolls the transaction back and propagates unchanged.
+
+    A full disk (SQLITE_FULL) in `append` rolls back the source transaction whole -- its events, offset
+    and TOAST rows -- so the reader is not confirmed past it; the `Transient` says which disk is full and
+    what to do (free space, or lower retention), and the runner reconnects the source with backoff until
+    an append fits again. Tests hit the same code path with `max_page_count`.
 """
 
 from __future__ import annotations
@@ -81,8 +98,8 @@ import struct
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from itertools import accumulate, chain, groupby, islice, repeat
 from operator import attrgetter
 from pathlib import Path
@@ -90,7 +107,9 @@ from types import TracebackType
 
 from cdc.errors import CdcError, Permanent, Transient
 from cdc.journal import deadletters
+from cdc.journal import retention as _retention
 from cdc.journal.deadletters import DEAD_LETTER_SCHEMA, DeadLetter, DeadLetterFilter
+from cdc.journal.retention import PruneResult, RetentionPolicy
 from cdc.types import ChangeEvent, JournalRecord, SourceOffset
 
 __all__ = ["SCHEMA_VERSION", "JournalReader", "SqliteJournal", "classify_sqlite_error"]
@@ -164,6 +183,14 @@ CREATE TABLE IF NOT EXISTS schema_history (
     added_at  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS schema_history_connector ON schema_history (connector, id);
+CREATE TABLE IF NOT EXISTS journaled_at (
+    first_seq INTEGER PRIMARY KEY,
+    at_ms     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pruned (
+    topic_id INTEGER PRIMARY KEY,
+    upto     INTEGER NOT NULL
+);
 """ + ";" + DEAD_LETTER_SCHEMA
 
 # The end of the journal (highest seq ever assigned) lives in meta, so that it survives a future
@@ -197,39 +224,66 @@ _UPSERT_CURSOR = (
     "ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at"
 )
 _ADVANCE_CURSOR = _UPSERT_CURSOR + " WHERE excluded.seq > sink_cursors.seq"
+_INSERT_MARK = "INSERT OR REPLACE INTO journaled_at (first_seq, at_ms) VALUES (?, ?)"
+# A journal last written by a bridge without the time index: its records count as journaled now.
+_MARK_UNINDEXED = (
+    "INSERT INTO journaled_at (first_seq, at_ms) SELECT min(first_seq), ? FROM events "
+    "HAVING min(first_seq) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM journaled_at)"
+)
+_UPSERT_PRUNED = (
+    "INSERT INTO pruned (topic_id, upto) VALUES (?, ?) "
+    "ON CONFLICT (topic_id) DO UPDATE SET upto = max(upto, excluded.upto)"
+)
+# Time-index rows older than the one that covers the oldest record left describe nothing any more.
+_DELETE_OLD_MARKS = (
+    "DELETE FROM journaled_at WHERE first_seq < (SELECT max(first_seq) FROM journaled_at WHERE first_seq <= "
+    "(SELECT coalesce(min(first_seq), ?) FROM events))"
+)
+_SQLITE_FULL = 13
 
 # Primary result codes (the low byte of an extended code) that mean "try again later".
 _TRANSIENT_CODES = frozenset({
     5,   # SQLITE_BUSY: "database is locked"
     6,   # SQLITE_LOCKED: "database table is locked"
     10,  # SQLITE_IOERR: "disk I/O error"
-    13,  # SQLITE_FULL: "database or disk is full"
+    _SQLITE_FULL,  # "database or disk is full"
 })
-_TRANSIENT_MESSAGES = ("database is locked", "disk i/o error", "database or disk is full")
+_FULL_MESSAGE = "database or disk is full"
+_TRANSIENT_MESSAGES = ("database is locked", "disk i/o error", _FULL_MESSAGE)
 
 
-def classify_sqlite_error(exc: sqlite3.Error) -> CdcError:
+def classify_sqlite_error(exc: sqlite3.Error, path: Path | None = None) -> CdcError:
     """`Transient` for a locked/busy database, an I/O error or a full disk; `Permanent` otherwise.
 
-    The original exception is chained as `__cause__`.
+    A full disk (SQLITE_FULL, also what a `max_page_count` limit raises) gets a message of its own that
+    says what to do; `path` names the journal file in it. The original exception is chained as `__cause__`.
     """
     code = getattr(exc, "sqlite_errorcode", None)
     message = str(exc)
-    transient = isinstance(exc, sqlite3.OperationalError) and (
+    operational = isinstance(exc, sqlite3.OperationalError)
+    transient = operational and (
         (code is not None and code & 0xFF in _TRANSIENT_CODES)
         or any(m in message.lower() for m in _TRANSIENT_MESSAGES)
     )
-    err: CdcError = (Transient if transient else Permanent)(f"journal: {type(exc).__name__}: {message}")
+    if operational and ((code is not None and code & 0xFF == _SQLITE_FULL) or _FULL_MESSAGE in message.lower()):
+        where = f"the disk holding {path}" if path is not None else "the disk holding the journal (the data dir)"
+        text = (f"journal: {where} is full (SQLite: {message}): the transaction was rolled back and nothing after "
+                "the last durable one is confirmed to the source; free space on that disk, or lower "
+                "journal.retention.ms / journal.retention.bytes so that retention removes records every sink "
+                "has delivered; capture resumes by itself once there is room")
+    else:
+        text = f"journal: {type(exc).__name__}: {message}"
+    err: CdcError = (Transient if transient else Permanent)(text)
     err.__cause__ = exc
     return err
 
 
 @contextmanager
-def _classified() -> Iterator[None]:
+def _classified(path: Path | None = None) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise classify_sqlite_error(exc) from exc
+        raise classify_sqlite_error(exc, path) from exc
 
 
 _RecordMaker = Callable[[int, str, bytes | None, bytes | None], JournalRecord]
@@ -410,17 +464,24 @@ def _unpack_one(data: bytes) -> tuple[bytes | None, bytes | None]:
 
 
 @contextmanager
-def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def _snapshot(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
+    """One transaction: commit on success, roll back on any error. Plain BEGIN reads one consistent
+    committed snapshot that never blocks the writer (WAL)."""
+    conn.execute(begin)
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection, path: Path | None = None) -> Iterator[sqlite3.Connection]:
     """One IMMEDIATE write transaction: commit on success, roll back on any error; errors classified."""
-    with _classified():
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+    with _classified(path), _snapshot(conn, "BEGIN IMMEDIATE"):
+        yield conn
 
 
 def _now_ms() -> int:
@@ -456,6 +517,10 @@ def _read_end(conn: sqlite3.Connection) -> int:
 def _read_cursor(conn: sqlite3.Connection, consumer: str) -> int:
     row = conn.execute("SELECT seq FROM sink_cursors WHERE consumer = ?", (consumer,)).fetchone()
     return int(row[0]) if row is not None else 0
+
+
+def _read_cursors(conn: sqlite3.Connection) -> dict[str, int]:
+    return {str(c): int(s) for c, s in conn.execute("SELECT consumer, seq FROM sink_cursors")}
 
 
 def _write_cursor(conn: sqlite3.Connection, consumer: str, seq: int, force: bool) -> None:
@@ -508,18 +573,29 @@ class SqliteJournal:
 
     Safe to use from any thread, one call at a time (calls are serialised by a lock). Open one
     `SqliteJournal` per file per process for appending; sinks read through `reader()`.
+
+    `max_page_count` caps the file at that many pages (SQLite's `max_page_count`, per connection): an
+    append past it fails exactly as on a full disk (SQLITE_FULL), which is how tests exercise that.
+    `clock` (epoch ms) stamps the journaled-time index and stored offsets; tests pass their own.
     """
 
-    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0, max_page_count: int | None = None,
+                 clock: Callable[[], int] | None = None) -> None:
         self.path = Path(path)
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
-        with _classified():
+        self._clock = clock or _now_ms
+        with _classified(self.path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = _connect(self.path, busy_timeout)
             try:
+                if max_page_count is not None:
+                    self._conn.execute(f"PRAGMA max_page_count={int(max_page_count)}")
                 self._init_schema()
                 self._ids = _TopicIds(self._conn)
+                row = self._conn.execute("SELECT at_ms FROM journaled_at ORDER BY first_seq DESC LIMIT 1").fetchone()
+                # When the time index last got a row (see cdc.journal.retention): appends add one a second.
+                self._marked = int(row[0]) if row is not None else None
             except BaseException:
                 self._conn.close()
                 raise
@@ -548,6 +624,7 @@ class SqliteJournal:
                 "VALUES (?, (SELECT CAST(coalesce(max(last_seq), 0) AS TEXT) FROM events))",
                 (_END_KEY,),
             )
+            conn.execute(_MARK_UNINDEXED, (self._clock(),))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -596,7 +673,7 @@ class SqliteJournal:
         """One IMMEDIATE write transaction under the lock: commit on success, roll back on any error."""
         with self._lock:
             try:
-                with _immediate(self._conn) as conn:
+                with _immediate(self._conn, self.path) as conn:
                     yield conn
             except BaseException:
                 self._ids.forget_created()
@@ -623,9 +700,11 @@ class SqliteJournal:
         nothing is written.
         """
         offset_json = json.dumps(offset, separators=(",", ":"), sort_keys=True)
+        mark: int | None = None
         with self._write() as conn:
             end = last = _read_end(conn)
             ids = self._ids
+            now = self._clock()
 
             def runs() -> Iterator[tuple[int, int, int, int, bytes]]:
                 nonlocal last
@@ -646,11 +725,17 @@ class SqliteJournal:
             conn.executemany(_INSERT_RUN, runs())
             if last != end:
                 conn.execute(_UPDATE_END, (str(last),))
+                # The time index for retention: a row a second at most (a clock that went back gets one
+                # at once, so no record is ever stamped later than it was journaled).
+                if self._marked is None or not 0 <= now - self._marked < _retention.MARK_MS:
+                    conn.execute(_INSERT_MARK, (end + 1, now))
+                    mark = now
             conn.executemany(_UPSERT_TOAST, ((ids[t], k, c, v) for t, k, c, v in toast))
-            now = _now_ms()
             conn.executemany(_INSERT_SCHEMA, ((connector, db, table, schema, ddl, offset_json, now)
                                               for db, table, schema, ddl in schemas))
             conn.execute(_UPSERT_OFFSET, (connector, offset_json, now))
+        if mark is not None:  # only once committed: a rolled-back row must not suppress the next one
+            self._marked = mark
         return last
 
     # -- source offsets ----------------------------------------------------------------------------
@@ -672,7 +757,7 @@ class SqliteJournal:
         """Store a source offset without events (operators, tests); durable on return."""
         offset_json = json.dumps(offset, separators=(",", ":"), sort_keys=True)
         with self._write() as conn:
-            conn.execute(_UPSERT_OFFSET, (connector, offset_json, _now_ms()))
+            conn.execute(_UPSERT_OFFSET, (connector, offset_json, self._clock()))
 
     def delete_source_offset(self, connector: str) -> None:
         """Forget the connector's source offset (it will start as configured); durable on return."""
@@ -745,8 +830,104 @@ class SqliteJournal:
 
     def commit_cursor(self, consumer: str, seq: int, *, force: bool = False) -> None:
         """Durably move the consumer's cursor to `seq` (see `JournalReader.commit_cursor`)."""
-        with self._lock, _classified():
+        with self._lock, _classified(self.path):
             _write_cursor(self._conn, consumer, seq, force)
+
+    def delete_cursor(self, consumer: str) -> bool:
+        """Forget a consumer's cursor and per-lane progress (a removed sink: it no longer pins the journal
+        against retention); its dead letters stay. Returns whether it had a cursor."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM sink_lanes WHERE consumer = ?", (consumer,))
+            return conn.execute("DELETE FROM sink_cursors WHERE consumer = ?", (consumer,)).rowcount > 0
+
+    # -- retention (decisions in cdc.journal.retention) ----------------------------------------------
+
+    def prune(self, policies: Mapping[str, RetentionPolicy], sinks: Mapping[str, re.Pattern[str]], now_ms: int,
+              *, batch_runs: int = _retention.PRUNE_BATCH_RUNS) -> PruneResult:
+        """Remove what retention lets go and every sink is past (`cdc.journal.retention`); durable on return.
+
+        `policies`: source name -> its retention; `sinks`: every configured sink -> its topic pattern;
+        `now_ms`: the time retention.ms counts back from. Deletes in write transactions of at most
+        `batch_runs` runs, each re-reading the cursors, so a writer waits at most one batch. Freed pages
+        stay in the file and are reused by the next appends (the file is not shrunk while running).
+        """
+        with self._lock, _classified(self.path), _snapshot(self._conn) as conn:
+            cuts, pinned, removed = self._survey(conn, policies, sinks, now_ms)
+        runs, records, size = self._remove(cuts, removed, sinks, batch_runs) if cuts else (0, 0, 0)
+        if runs:
+            with self._write() as conn:
+                conn.execute(_DELETE_OLD_MARKS, (_read_end(conn) + 1,))
+        with self._lock, _classified(self.path):
+            row = self._conn.execute("SELECT min(first_seq) FROM events").fetchone()
+            oldest = int(row[0]) if row is not None and row[0] is not None else None
+            free = int(self._conn.execute("PRAGMA freelist_count").fetchone()[0]) * int(
+                self._conn.execute("PRAGMA page_size").fetchone()[0])
+        return PruneResult(runs, records, size, pinned, free, oldest)
+
+    @staticmethod
+    def _survey(conn: sqlite3.Connection, policies: Mapping[str, RetentionPolicy],
+                sinks: Mapping[str, re.Pattern[str]], now_ms: int,
+                ) -> tuple[list[_retention.TopicCut], dict[str, int], dict[int, int]]:
+        """What to remove (`retention.plan`), who pinned what, and what was removed before."""
+        topics = {int(i): str(n) for i, n in conn.execute("SELECT id, name FROM topics")}
+        owners = {i: _retention.owner(n, policies) or "" for i, n in topics.items()}
+        # Both scans stop early: at the old end of the time index, and after the newest `bytes` of runs.
+        age: dict[str, int] = {}
+        for name, policy in policies.items():
+            if policy.ms >= 0:
+                with closing(conn.execute("SELECT first_seq, at_ms FROM journaled_at ORDER BY first_seq")) as c:
+                    age[name] = _retention.age_upto(c, now_ms - policy.ms)
+        limits = {name: p.bytes for name, p in policies.items() if p.bytes >= 0}
+        size: dict[str, int] = {}
+        if limits:
+            with closing(conn.execute("SELECT last_seq, topic_id, length(data) FROM events "
+                                      "ORDER BY first_seq DESC")) as c:
+                size = _retention.size_upto(((last, owners[t], n) for last, t, n in c), limits)
+        removed = {int(t): int(u) for t, u in conn.execute("SELECT topic_id, upto FROM pruned")}
+        cuts, pinned = _retention.plan(topics, policies, age, size, _read_cursors(conn), sinks, removed)
+        return cuts, pinned, removed
+
+    def _remove(self, cuts: Sequence[_retention.TopicCut], removed: Mapping[int, int],
+                sinks: Mapping[str, re.Pattern[str]], batch_runs: int) -> tuple[int, int, int]:
+        """Delete the runs `cuts` name, oldest first, `batch_runs` per transaction: (runs, records, bytes)."""
+        bound = {c.topic_id: c.upto for c in cuts}
+        names = {c.topic_id: c.topic for c in cuts}
+        # Each topic's runs up to removed[topic] are gone already: the scan starts after the least of them.
+        start = min(removed.get(c.topic_id, 0) for c in cuts) + 1
+        stop = max(bound.values())
+        runs = records = size = 0
+        while start <= stop:
+            with self._lock, _classified(self.path):
+                if self._closed:  # the retention task was cancelled and closed its journal
+                    break
+                rows = self._conn.execute(
+                    "SELECT first_seq, last_seq, topic_id, count, length(data) FROM events "
+                    "WHERE first_seq BETWEEN ? AND ? ORDER BY first_seq LIMIT ?",
+                    (start, stop, batch_runs * 8)).fetchall()
+            if not rows:
+                break
+            start = int(rows[-1][0]) + 1
+            victims = [r for r in rows if r[1] <= bound.get(r[2], 0)]
+            for at in range(0, len(victims), batch_runs):
+                with self._write() as conn:
+                    # The cursors again, inside the deleting transaction: a cursor moved back since the
+                    # survey (a replay) lowers a bound, and is obeyed.
+                    cursors = _read_cursors(conn)
+                    fresh = dict(bound)
+                    for t in fresh:
+                        low = _retention.delivered_upto(names[t], cursors, sinks)[0]
+                        if low is not None and low < fresh[t]:
+                            fresh[t] = low
+                    gone = [r for r in victims[at: at + batch_runs] if r[1] <= fresh[r[2]]]
+                    conn.executemany("DELETE FROM events WHERE first_seq = ?", ((r[0],) for r in gone))
+                    upto: dict[int, int] = {}
+                    for r in gone:
+                        upto[r[2]] = max(upto.get(r[2], 0), r[1])
+                    conn.executemany(_UPSERT_PRUNED, upto.items())
+                runs += len(gone)
+                records += sum(r[3] for r in gone)
+                size += sum(r[4] for r in gone)
+        return runs, records, size
 
 
 class JournalReader:
@@ -867,6 +1048,38 @@ class JournalReader:
         with _classified():
             return _read_end(self._conn)
 
+    # -- retention: what was removed, and when records were journaled -------------------------------
+
+    def _has_table(self, name: str) -> bool:
+        # A journal last opened by a bridge without retention lacks its tables (they are created, empty,
+        # by the next writer): then nothing was removed and no time is known.
+        row = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        return row is not None
+
+    def removed_upto(self, topics: re.Pattern[str] | None = None) -> int:
+        """The highest seq retention removed of the topics `topics` fullmatches (all if None); 0 if none.
+
+        Every record of those topics up to it is gone and every later one is still there, for each topic
+        on its own. Seqs below the journal's oldest record count as removed too (however they went)."""
+        with _classified(), _snapshot(self._conn) as conn:
+            row = conn.execute("SELECT min(first_seq) FROM events").fetchone()
+            upto = int(row[0]) - 1 if row is not None and row[0] is not None else _read_end(conn)
+            if self._has_table("pruned"):
+                for name, seq in conn.execute("SELECT t.name, p.upto FROM pruned p JOIN topics t ON t.id = p.topic_id"):
+                    if topics is None or topics.fullmatch(str(name)):
+                        upto = max(upto, int(seq))
+        return upto
+
+    def journaled_at(self, seq: int) -> int | None:
+        """When the record `seq` was journaled, epoch ms (to the second, at or before the commit; see
+        `cdc.journal.retention`), or None when the journal does not know."""
+        with _classified():
+            if not self._has_table("journaled_at"):
+                return None
+            row = self._conn.execute("SELECT at_ms FROM journaled_at WHERE first_seq <= ? "
+                                     "ORDER BY first_seq DESC LIMIT 1", (seq,)).fetchone()
+        return int(row[0]) if row is not None else None
+
     def cursor(self, consumer: str) -> int:
         """The consumer's committed cursor: the seq of the last record it has done with (0 if none)."""
         with _classified():
@@ -880,7 +1093,7 @@ class JournalReader:
         journal's end raises ValueError. Waits for the write lock up to `busy_timeout`, then raises
         `Transient`.
         """
-        with _classified():
+        with _classified(self.path):
             _write_cursor(self._conn, consumer, seq, force)
 
     # -- delivery sinks: per-lane progress and the dead-letter store (cdc.journal.deadletters) ----------
@@ -904,7 +1117,7 @@ class JournalReader:
         `delivered` (subject, seq) pairs supersede older pending dead letters of their key.
         """
         cursor = min(done)
-        with _immediate(self._conn) as conn:
+        with _immediate(self._conn, self.path) as conn:
             end = _read_end(conn)
             if cursor > end:
                 raise ValueError(f"cursor {consumer!r}: seq {cursor} is past the journal's end ({end})")
@@ -919,7 +1132,7 @@ class JournalReader:
 
     def reset_lanes(self, consumer: str) -> None:
         """Forget the per-lane progress (replay: the cursor alone says where delivery resumes)."""
-        with _immediate(self._conn) as conn:
+        with _immediate(self._conn, self.path) as conn:
             conn.execute("DELETE FROM sink_lanes WHERE consumer = ?", (consumer,))
 
     def dead_letters(self, flt: DeadLetterFilter, limit: int | None = None) -> list[DeadLetter]:
@@ -938,13 +1151,13 @@ class JournalReader:
     def update_dead_letters(self, failed: Sequence[DeadLetter] = (), resolved: Sequence[int] = (),
                             state: str = "delivered") -> None:
         """After a retry: `failed` entries get their attempts/last failure updated, `resolved` ids `state`."""
-        with _immediate(self._conn) as conn:
+        with _immediate(self._conn, self.path) as conn:
             deadletters.record(conn, failed)
             deadletters.resolve(conn, resolved, state)
 
     def drop_dead_letters(self, flt: DeadLetterFilter) -> int:
         """Delete matching entries; returns how many."""
-        with _immediate(self._conn) as conn:
+        with _immediate(self._conn, self.path) as conn:
             return deadletters.delete(conn, flt)
 
     # -- operators: `cdc offsets`, `cdc replay` (cdc.journal.positions) ----------------------------------

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from cdc.journal.sqlite import SqliteJournal
@@ -56,17 +57,35 @@ class CaptureStats:
     last_commit_us: int = 0  # source commit time of the last journaled transaction (0: none yet)
 
 
-def _chunks(txs: Sequence[CommittedTx]) -> Iterator[list[ChangeEvent]]:
+def _chunks(txs: Sequence[CommittedTx], counts: Counter[tuple[str, str]] | None) -> Iterator[list[ChangeEvent]]:
     for tx in txs:
         it = tx.events()
         while chunk := list(itertools.islice(it, CHUNK)):
+            if counts is not None:
+                _count(chunk, counts)
             yield chunk
+
+
+_OP = b'"op":"'
+
+
+def _count(events: Sequence[ChangeEvent], counts: Counter[tuple[str, str]]) -> None:
+    """Count events by (topic, op); a tombstone is not counted (its delete was)."""
+    for e in events:
+        value = e.value
+        if value is not None:
+            # The op sits near the envelope's end (after `source`): a reverse search finds it fast.
+            at = value.rfind(_OP)
+            counts[e.topic, value[at + 6:at + 7].decode() if at >= 0 else "?"] += 1
 
 
 async def run_capture(name: str, reader: ChangeReader, journal: SqliteJournal,
                       on_durable: Callable[[int], None], stats: CaptureStats | None = None,
-                      memory_limit: int = MEMORY_EVENTS) -> None:
-    """Drain `reader.changes()` into the journal until the reader ends (or this task is cancelled)."""
+                      memory_limit: int = MEMORY_EVENTS,
+                      on_counts: Callable[[Mapping[tuple[str, str], int]], None] | None = None) -> None:
+    """Drain `reader.changes()` into the journal until the reader ends (or this task is cancelled).
+
+    `on_counts`, if given, gets each journal append's events counted by (topic, op), for metrics."""
     stats = stats or CaptureStats()
     queue: asyncio.Queue[CommittedTx | None] = asyncio.Queue()
     budget = EventBudget(memory_limit)
@@ -96,8 +115,10 @@ async def run_capture(name: str, reader: ChangeReader, journal: SqliteJournal,
                 n += nxt.count
             toast = list(itertools.chain.from_iterable(t.toast for t in txs))
             schemas = list(itertools.chain.from_iterable(t.schemas for t in txs))
+            counts: Counter[tuple[str, str]] | None = Counter() if on_counts is not None else None
             try:
-                seq = await asyncio.to_thread(journal.append, name, _chunks(txs), txs[-1].offset, toast, schemas)
+                seq = await asyncio.to_thread(journal.append, name, _chunks(txs, counts), txs[-1].offset, toast,
+                                              schemas)
             finally:
                 for t in txs:
                     t.release()
@@ -105,6 +126,8 @@ async def run_capture(name: str, reader: ChangeReader, journal: SqliteJournal,
             lsns = [t.confirm_lsn for t in txs if t.confirm_lsn is not None]
             if lsns:
                 reader.confirm(max(lsns))
+            if on_counts is not None and counts:
+                on_counts(counts)
             stats.transactions += len(txs)
             stats.events += n
             stats.last_seq = seq

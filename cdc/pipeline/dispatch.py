@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
@@ -119,7 +120,16 @@ def sink_event(seq: int, value: bytes) -> SinkEvent:
     else:  # another attribute order: parse it all
         ce = orjson.loads(value)
         data_json = orjson.dumps(ce.get("data"))
-    return SinkEvent(seq, ce["id"], ce["type"], ce["subject"], data_json, value)
+    return SinkEvent(seq, ce["id"], ce["type"], ce["subject"], data_json, value, ce.get("time") or "")
+
+
+def _ages(events: Sequence[SinkEvent], now: float) -> list[float]:
+    """Seconds since each event's source commit (events without a parsable time are left out)."""
+    ages = []
+    for e in events:
+        with contextlib.suppress(ValueError):
+            ages.append(max(0.0, now - datetime.fromisoformat(e.time).timestamp()))
+    return ages
 
 
 class _Connection:
@@ -345,6 +355,9 @@ class _Dispatcher:
                                             o.status, error, attempt, first_failure, t))
                 self.dlq_subjects.add(e.subject)
                 self.stats.dead_lettered += 1
+        if self.metrics is not None:
+            acked = [e for e, o in zip(batch, outcomes, strict=True) if o.kind is OutcomeKind.DELIVERED]
+            self.metrics.commit_to_ack(self.name, _ages(acked, time.time()))
         if finished:
             lane.finish(finished)
             self.buffered -= len(finished)

@@ -16,6 +16,14 @@ Protocol v2 streaming is on (PostgreSQL 14+), so a transaction larger than `logi
 arrives in chunks while still in progress; its changes wait in a SpillBuffer (memory-bounded, spilled
 to disk) and reach the journal only at its stream commit, or vanish at its abort.
 
+Incremental snapshots (`cdc.readers.incremental` holds the pure part): inserts into the signal table
+(`signal.data.collection`, which must be published) are signals, acted on at their transaction's
+commit. While one runs, the stream loop -- between transactions -- writes a low watermark, reads a
+chunk of the current table by primary key on the normal connection, writes a high watermark, and keeps
+streaming; changes of the chunk's keys committed meanwhile drop them from the chunk, and at the high
+watermark the rest is yielded as read events in a unit of its own. The snapshot's context rides in the
+offset of every unit yielded meanwhile, so `open` resumes it after a crash.
+
 Hot path: each row change goes through `pgfast.encode_change` (C where built), which returns the row
 images and keys as Debezium JSON; the dict path (`RowCodec`) serves the snapshot and updates carrying
 unchanged TOAST values, which are filled from the old image or the last value recorded.
@@ -27,7 +35,8 @@ crash is taken again from the start, and streaming still begins at the slot's or
 
 Failure story: connection problems raise `Transient` (the runner reconnects with backoff); missing
 privileges, `wal_level` not `logical`, a missing publication under `disabled`, a slot held by another
-process (`SlotInUse`) raise `SourceError` with what to do. Passwords never reach a message: only
+process (`SlotInUse`), a signal table that is missing or not published raise `SourceError` with what to
+do; a malformed signal is logged and skipped. Passwords never reach a message: only
 masked config is ever formatted.
 """
 
@@ -36,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +58,7 @@ from psycopg.types.string import TextLoader
 
 from cdc.config import PostgresSourceConfig
 from cdc.errors import SourceError, classify
+from cdc.readers import incremental as inc
 from cdc.readers import pgfast
 from cdc.readers import pgoutput as po
 from cdc.readers.base import CommittedTx
@@ -94,6 +105,36 @@ class _OpenTx:
     commit_time_us: int
     buffer: SpillBuffer
     toast: list[tuple[str, bytes, str, str]] = field(default_factory=list)
+    touched: list[bytes] = field(default_factory=list)   # keys of the open chunk's table it changed
+    signals: list[tuple[str, str, str | None]] = field(default_factory=list)  # (id, type, data) rows
+
+
+@dataclass(frozen=True, slots=True)
+class _SnapshotTable:
+    """A table as both snapshots read it: its columns (attribute order) and its event state."""
+
+    oid: int
+    schema: str
+    table: str
+    columns: list[tuple[str, int, int]]
+    state: TableState
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    def select(self) -> sql.Composed:
+        return sql.SQL("SELECT {} FROM ONLY {}").format(
+            sql.SQL(", ").join(sql.Identifier(n) for n, _, _ in self.columns), sql.Identifier(self.schema, self.table))
+
+
+@dataclass(frozen=True, slots=True)
+class _IncrementalTable:
+    """The table an incremental snapshot reads now: its primary key's column positions in `snap.columns`."""
+
+    snap: _SnapshotTable
+    key_index: tuple[int, ...]
+    estimate: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,16 +180,29 @@ class PostgresReader:
         self.slot_health: SlotHealth | None = None
         self.end_lsn: int | None = None
         self.stop_at_end = False
+        # Incremental snapshots: the context (None: none running), the open chunk, its table's oid for the
+        # hot path's one comparison (-1: no chunk open), the signal table's oid and column positions.
+        self._incr: inc.SnapshotContext | None = None
+        self._incr_table: _IncrementalTable | None = None
+        self._window: inc.ChunkWindow | None = None
+        self._chunk_rel = -1
+        self._signal_oid = -1
+        self._signal_cols: tuple[int, int, int] = (0, 1, 2)
+        self._progress = inc.Progress()
+        self._tx_offset: SourceOffset = {}    # the last streamed transaction's offset (chunks reuse it)
+        self._last_progress_log = 0.0
 
     # ------------------------------------------------------------------ set-up
 
     async def open(self, offset: SourceOffset | None) -> None:
         cfg = self.cfg
         self._offset = offset
+        self._resume_incremental(offset)
         try:
             self._conn = await psycopg.AsyncConnection.connect(cfg.conninfo(), autocommit=True)
             await self._check_server()
             await self._ensure_publication()
+            await self._check_signal_table()
             slot = await self._slot_info()
             if slot is not None and slot["active_pid"] is not None:
                 raise SlotInUse(self._slot_in_use(slot["active_pid"]))
@@ -217,6 +271,15 @@ class PostgresReader:
             "c.oid::int, n.nspname, c.relname, greatest(c.reltuples, 0)::bigint"))).fetchall()
         return [(o, s, t, n) for o, s, t, n in rows if self.cfg.table_included(s, t)]
 
+    async def _published_tables(self) -> list[tuple[str, str]]:
+        """What a filtered publication holds: the captured tables, and the signal table (its inserts are
+        how signals arrive, captured or not)."""
+        tables = await self._included_tables()
+        sig = self.cfg.signal_table
+        if tables and sig is not None and sig not in tables:
+            tables.append(sig)
+        return tables
+
     async def _ensure_publication(self) -> None:
         cfg, conn = self.cfg, self._conn
         assert conn is not None
@@ -225,7 +288,7 @@ class PostgresReader:
         mode = cfg.publication_autocreate_mode
         if exists:
             if mode == "filtered":
-                tables = await self._included_tables()
+                tables = await self._published_tables()
                 if tables:
                     await conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(
                         sql.Identifier(pub), sql.SQL(", ").join(sql.Identifier(s, t) for s, t in tables)))
@@ -235,7 +298,7 @@ class PostgresReader:
                               "publication.autocreate.mode=disabled; create it (CREATE PUBLICATION "
                               f"{pub} FOR TABLE ...) or set publication.autocreate.mode to filtered")
         if mode == "filtered":
-            tables = await self._included_tables()
+            tables = await self._published_tables()
             if not tables:
                 raise SourceError(f"connector '{cfg.name}': no table matches the include lists, so the "
                                   "filtered publication would be empty")
@@ -247,6 +310,28 @@ class PostgresReader:
             stmt = sql.SQL("CREATE PUBLICATION {} FOR ALL TABLES").format(sql.Identifier(pub))
         await conn.execute(stmt)
         log.info("connector %s: created publication %s (%s)", cfg.name, pub, mode)
+
+    async def _check_signal_table(self) -> None:
+        """With signal.data.collection set, the signal table must exist and be published: signals are
+        its inserts, read from the stream."""
+        cfg, sig = self.cfg, self.cfg.signal_table
+        if sig is None:
+            return
+        name = f"{sig[0]}.{sig[1]}"
+        found = await self._scalar(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')", sig)
+        if not found:
+            raise SourceError(f"connector '{cfg.name}': the signal table {name} (signal.data.collection) does not "
+                              f"exist; create it: {inc.SIGNAL_TABLE_DDL.format(table=name)}")
+        published = await self._scalar(
+            "SELECT count(*) FROM pg_publication_tables WHERE pubname = %s AND schemaname = %s AND tablename = %s",
+            (cfg.publication_name, *sig))
+        if not published:
+            raise SourceError(f"connector '{cfg.name}': the signal table {name} (signal.data.collection) is not in "
+                              f"publication '{cfg.publication_name}', so no signal would reach the bridge; add it "
+                              f"(ALTER PUBLICATION {cfg.publication_name} ADD TABLE {name}) or let the bridge "
+                              "manage the publication (publication.autocreate.mode=filtered)")
 
     async def _slot_info(self) -> dict[str, Any] | None:
         assert self._conn is not None
@@ -337,6 +422,32 @@ class PostgresReader:
 
     # ------------------------------------------------------------------ snapshot
 
+    async def _snapshot_table(self, conn: psycopg.AsyncConnection[Any], oid: int, schema: str,
+                              table: str) -> _SnapshotTable:
+        """A table's columns as `conn` sees them (a snapshot's transaction) and its event state."""
+        rows = await (await conn.execute(
+            "SELECT attname, atttypid::int, atttypmod FROM pg_attribute WHERE attrelid = %s "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (oid,))).fetchall()
+        columns = [(n, t, m) for n, t, m in rows]
+        st = await self._table_state(oid, schema, table, columns)
+        assert st.codec is not None
+        return _SnapshotTable(oid, schema, table, columns, st)
+
+    def _read_parts(self, t: _SnapshotTable, rows: Sequence[Sequence[Any]], lsn: int,
+                    toast: list[tuple[str, bytes, str, str]] | None) -> list[Parts]:
+        """Read events' parts for rows selected with `t.select()` through `_text_loaders`; long values
+        are remembered into `toast` (None: not now, the caller remembers what it emits)."""
+        st = t.state
+        assert st.codec is not None
+        decode = st.codec.decode
+        parts: list[Parts] = []
+        for row in rows:
+            after = decode(row)
+            if toast is not None and st.toast_columns:
+                self._remember(st, after, toast)
+            parts.extend(change_parts(0, "r", st.topic, st.schema, st.table, st.key, None, after, lsn))
+        return parts
+
     async def _snapshot(self) -> AsyncIterator[CommittedTx]:
         cfg = self.cfg
         assert self._consistent_lsn is not None
@@ -353,33 +464,17 @@ class PostgresReader:
                         commit_time_us=started_us, last_commit_lsn=None, snapshot="true",
                         tombstones=cfg.tombstones_on_delete)
             for oid, schema, table, _n in tables:
-                cols = await (await snap.execute(
-                    "SELECT attname, atttypid::int, atttypmod FROM pg_attribute WHERE attrelid = %s "
-                    "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (oid,))).fetchall()
-                st = await self._table_state(oid, schema, table, [(n, t, m) for n, t, m in cols])
-                assert st.codec is not None
-                # The type's output function, exactly as pgoutput sends it (a ::text cast is not:
-                # bool gives 'true', char(n) loses its padding, inet gains a /32).
-                query = sql.SQL("SELECT {} FROM ONLY {}").format(
-                    sql.SQL(", ").join(sql.Identifier(n) for n, _, _ in cols), sql.Identifier(schema, table))
+                t = await self._snapshot_table(snap, oid, schema, table)
                 async with snap.cursor(name=f"cdc_snapshot_{oid}") as cur:
-                    for _, typ, _ in cols:
-                        cur.adapters.register_loader(typ, TextLoader)
+                    _text_loaders(cur, t.columns)
                     cur.itersize = cfg.snapshot_fetch_size
-                    await cur.execute(query)
+                    await cur.execute(t.select())
                     while rows := await cur.fetchmany(cfg.snapshot_fetch_size):
-                        parts: list[Parts] = []
                         toast: list[tuple[str, bytes, str, str]] = []
-                        decode = st.codec.decode
-                        for row in rows:
-                            after = decode(row)
-                            if st.toast_columns:
-                                self._remember(st, after, toast)
-                            parts.extend(change_parts(0, "r", st.topic, schema, table, st.key, None, after, lsn))
-                        chunk = _snapshot_chunk(parts, tx, lsn)
+                        chunk = _snapshot_chunk(self._read_parts(t, rows, lsn, toast), tx, lsn)
                         chunk.toast = toast
                         yield chunk
-                        progress.advance(f"{schema}.{table}", len(rows))
+                        progress.advance(t.name, len(rows))
             progress.close()
             await snap.execute("COMMIT")
         finally:
@@ -424,6 +519,9 @@ class PostgresReader:
         except psycopg.errors.ObjectInUse as e:     # taken between open() and here
             raise SlotInUse(self._slot_in_use(str(e).rsplit(" ", 1)[-1])) from e
         log.info("connector %s: streaming from %s", cfg.name, po.lsn_to_str(start))
+        stored = self._offset or {}
+        self._tx_offset = ({k: stored[k] for k in ("lsn", "txId", "ts_usec") if k in stored}
+                           if stored.get("lsn") == start else {"lsn": start})
         status_every = cfg.status_update_interval_ms / 1000
         open_tx: _OpenTx | None = None
         streams: dict[int, _OpenTx] = {}
@@ -448,6 +546,8 @@ class PostgresReader:
                             ch = po.decode_change(raw, in_stream is not None, po.UNCHANGED_TOAST)
                             assert ch is not None
                             self._on_change(ch, target)
+                    elif target is not None and enc[3] == self._signal_oid:  # never encoded: see _on_relation
+                        self._on_signal_row(raw, in_stream is not None, target)
                     continue
                 frame = parse_copy(raw)
                 if isinstance(frame, po.Keepalive):
@@ -471,8 +571,12 @@ class PostgresReader:
                     self._last_activity = time.monotonic()
                     if msg.end_lsn <= start:    # journaled before a restart: the server sends it again
                         done.buffer.close()
-                    else:
-                        yield self._committed(done, msg.commit_lsn, msg.end_lsn)
+                        continue
+                    if self._window is not None and done.touched:
+                        self._window.on_commit(done.xid, done.touched)
+                    if done.signals:   # acted on at commit, so that this transaction's offset holds the result
+                        await self._on_signals(done.signals)
+                    yield self._committed(done, msg.commit_lsn, msg.end_lsn)
                 elif isinstance(msg, po.Relation):
                     await self._on_relation(msg)
                 elif isinstance(msg, po.StreamStart):
@@ -492,17 +596,26 @@ class PostgresReader:
                     target = in_stream or open_tx
                     if target is not None:
                         self._on_truncate(msg, frame.wal_start, target)
-                # Type, Origin and logical messages need no event.
+                elif (isinstance(msg, po.LogicalMessage) and msg.prefix == inc.WATERMARK_PREFIX
+                      and self._window is not None):
+                    chunk = self._on_watermark(msg)
+                    if chunk is not None:
+                        yield chunk
+                # Type, Origin and other logical messages need no event.
             if open_tx is None and not streams and self._idle_lsn > self._flushed:
                 self._flushed = self._idle_lsn
             now = time.monotonic()
             if open_tx is None and not streams:
+                # Between transactions: the next chunk's read may start (its changes come after it).
+                if self._incr is not None and self._window is None:
+                    async for tx in self._open_chunk():
+                        yield tx
                 await self._heartbeat(now)
             if reply or not batch or now - self._last_status >= status_every or (
                     self._flushed > self._reported and now - self._last_status >= 0.2):
                 await self._send_status(reply=not batch)
             if (self.stop_at_end and self.end_lsn is not None and open_tx is None and not streams
-                    and self._flushed >= self.end_lsn):
+                    and self._flushed >= self.end_lsn and self._incr is None):
                 await self._send_status()
                 return
 
@@ -539,6 +652,276 @@ class PostgresReader:
                         "server may invalidate it (max_slot_wal_keep_size)", self.cfg.name, self.cfg.slot_name,
                         health.retained_bytes >> 20, health.wal_status, health.safe_wal_size)
 
+    # ------------------------------------------------------------------ incremental snapshots
+
+    def incremental_progress(self) -> dict[str, tuple[int, int | None]]:
+        """Per table of the incremental snapshots this reader ran or runs: (rows emitted so far, the
+        planner's estimate of its rows or None when unknown). A table snapshotted again restarts at 0;
+        after a restart a resumed table continues from the rows its stored offset counted."""
+        return self._progress.snapshot()
+
+    @property
+    def incremental_pending(self) -> tuple[str, ...]:
+        """The tables the running incremental snapshot still has to read, the current one first."""
+        return () if self._incr is None else self._incr.tables
+
+    def _resume_incremental(self, offset: SourceOffset | None) -> None:
+        try:
+            ctx = inc.SnapshotContext.from_offset(offset)
+        except ValueError as e:
+            log.warning("connector %s: the stored offset's incremental snapshot context is unreadable (%s); that "
+                        "snapshot is abandoned: send execute-snapshot again", self.cfg.name, e)
+            ctx = None
+        self._incr = ctx
+        if ctx is not None:
+            if ctx.started:
+                self._progress.begin(ctx.current, None, ctx.rows)
+            log.info("connector %s: resuming the incremental snapshot of %s (%d rows of %s emitted)", self.cfg.name,
+                     ", ".join(ctx.tables), ctx.rows, ctx.current)
+
+    def _on_signal_row(self, raw: memoryview | bytes, in_stream: bool, tx: _OpenTx) -> None:
+        """A row change of the signal table: an insert is a signal, acted on when `tx` commits. The row
+        is journaled only if the table is captured too (Debezium)."""
+        ch = po.decode_change(raw, in_stream, po.UNCHANGED_TOAST)
+        assert ch is not None
+        st = self._tables.get(ch[3])
+        if st is not None and st.included:
+            self._on_change(ch, tx)
+        new = ch[6]
+        if ch[0] != 73 or new is None:
+            return
+        i, t, d = self._signal_cols
+        values = [v if isinstance(v, str) else None for v in (new[i], new[t], new[d])]
+        tx.signals.append((values[0] or "", values[1] or "", values[2]))
+
+    async def _on_signals(self, signals: Sequence[tuple[str, str, str | None]]) -> None:
+        """Act on the signals a transaction committed, in order; an invalid one is logged and skipped."""
+        for sig_id, sig_type, data in signals:
+            try:
+                sig = inc.parse_signal(sig_id, sig_type, data)
+            except inc.InvalidSignal as e:
+                log.warning("connector %s: %s; ignored", self.cfg.name, e)
+                continue
+            try:
+                if sig.type == inc.EXECUTE:
+                    await self._queue_incremental(sig)
+                else:
+                    self._stop_incremental(sig)
+            except psycopg.Error as e:
+                raise classify(e) from e
+
+    async def _queue_incremental(self, sig: inc.Signal) -> None:
+        assert self._conn is not None
+        name = self.cfg.name
+        captured = [f"{s}.{t}" for _, s, t, _ in await self._user_tables(self._conn)]
+        tables, unmatched = inc.select_tables(sig.collections, captured)
+        for p in unmatched:
+            log.warning("connector %s: signal %s: %r names no table this connector captures; skipped", name,
+                        sig.id, p)
+        if not tables:
+            return
+        self._incr = inc.SnapshotContext(tuple(tables)) if self._incr is None else self._incr.add(tables)
+        for table in tables:
+            if table != self._incr.current or not self._incr.started:
+                self._progress.begin(table, None)
+        log.info("connector %s: signal %s: incremental snapshot of %s queued", name, sig.id, ", ".join(tables))
+
+    def _stop_incremental(self, sig: inc.Signal) -> None:
+        name, ctx = self.cfg.name, self._incr
+        if ctx is None:
+            log.info("connector %s: signal %s: no incremental snapshot is running; nothing to stop", name, sig.id)
+            return
+        tables = inc.select_tables(sig.collections, ctx.tables)[0] if sig.collections else list(ctx.tables)
+        if ctx.current in tables:
+            self._window, self._chunk_rel, self._incr_table = None, -1, None   # its high watermark is ignored
+        self._incr = ctx.remove(tables)
+        log.info("connector %s: signal %s: incremental snapshot of %s stopped", name, sig.id,
+                 ", ".join(tables) or "nothing")
+
+    def _context_tx(self) -> CommittedTx:
+        """An empty unit that stores the incremental context as it now is (a table skipped or ended)."""
+        offset = dict(self._tx_offset)
+        if self._incr is not None:
+            offset.update(self._incr.to_offset())
+        return CommittedTx(offset, None, 0, lambda: iter(()))
+
+    async def _open_chunk(self) -> AsyncIterator[CommittedTx]:
+        """Read the next chunk between a low and a high watermark; the window then waits for the stream
+        to reach the high one. A table that ends or cannot be read moves the context on (an empty unit
+        records that) until a chunk is open or nothing is left."""
+        name = self.cfg.name
+        try:
+            while self._incr is not None and self._window is None:
+                ctx = self._incr
+                t = self._incr_table
+                if t is None or t.snap.name != ctx.current:
+                    t = self._incr_table = await self._incremental_table(ctx.current)
+                    if t is None:
+                        self._next_table()
+                        yield self._context_tx()
+                        continue
+                    if ctx.started:   # resumed from a stored offset
+                        self._progress.begin(ctx.current, t.estimate, ctx.rows)
+                if not ctx.started:
+                    top = await self._max_key(t)
+                    if top is None:
+                        log.info("connector %s: incremental snapshot of %s: the table is empty", name, ctx.current)
+                        self._progress.begin(ctx.current, t.estimate)
+                        self._end_table()
+                        yield self._context_tx()
+                        continue
+                    self._incr = ctx = ctx.begin(top)
+                    self._progress.begin(ctx.current, t.estimate)
+                    log.info("connector %s: incremental snapshot of %s started (about %d rows, chunks of %d)", name,
+                             ctx.current, t.estimate, self.cfg.incremental_snapshot_chunk_size)
+                if not await self._read_chunk(t, ctx):
+                    self._end_table()
+                    yield self._context_tx()
+        except psycopg.Error as e:
+            raise classify(e) from e
+
+    async def _incremental_table(self, name: str) -> _IncrementalTable | None:
+        """The captured table `name` with what its chunks need; None (with a warning) if it cannot be read."""
+        assert self._conn is not None
+        cfg = self.cfg
+        found = [(o, s, t, n) for o, s, t, n in await self._user_tables(self._conn) if f"{s}.{t}" == name]
+        if not found:
+            log.warning("connector %s: incremental snapshot of %s skipped: the table is gone or no longer "
+                        "captured", cfg.name, name)
+            return None
+        oid, schema, table, estimate = found[0]
+        snap = await self._snapshot_table(self._conn, oid, schema, table)
+        pk = await self._primary_key(oid)
+        if not pk or snap.state.pk != pk:
+            log.warning("connector %s: incremental snapshot of %s skipped: %s", cfg.name, name,
+                        "a column of its primary key is excluded (column.exclude.list)" if pk else
+                        "the table has no primary key, which chunks are read by (Debezium's message.key.columns "
+                        "is not supported)")
+            return None
+        names = [c[0] for c in snap.columns]
+        return _IncrementalTable(snap, tuple(names.index(c) for c in pk), estimate)
+
+    def _key_sql(self, t: _IncrementalTable, desc: bool = False) -> tuple[sql.Composable, sql.Composable]:
+        """The primary key's column list, and its ORDER BY list."""
+        cols = [sql.Identifier(t.snap.columns[i][0]) for i in t.key_index]
+        order = sql.SQL(" DESC, ") if desc else sql.SQL(", ")
+        return sql.SQL(", ").join(cols), order.join(cols) + (sql.SQL(" DESC") if desc else sql.SQL(""))
+
+    async def _max_key(self, t: _IncrementalTable) -> inc.Key | None:
+        """The table's largest primary key now (rows inserted later come from the stream)."""
+        assert self._conn is not None
+        keys, order = self._key_sql(t, desc=True)
+        query = sql.SQL("SELECT {} FROM ONLY {} ORDER BY {} LIMIT 1").format(
+            keys, sql.Identifier(t.snap.schema, t.snap.table), order)
+        async with self._conn.cursor() as cur:
+            _text_loaders(cur, [t.snap.columns[i] for i in t.key_index])
+            await cur.execute(query)
+            row = await cur.fetchone()
+        return None if row is None else tuple(row)
+
+    async def _write_watermark(self, kind: str, chunk_id: str) -> int:
+        """Write a watermark into the WAL; returns its LSN. Not transactional: it is decoded at its place
+        in the WAL, between the commits around it. The xid taken alongside makes the statement commit
+        with a WAL flush, so the walsender (which sends flushed WAL only) passes it on at once, not when
+        the WAL writer gets to it."""
+        lsn = await self._scalar("SELECT pg_logical_emit_message(false, %s, %s)::text, pg_current_xact_id()",
+                                 (inc.WATERMARK_PREFIX, inc.watermark(kind, chunk_id)))
+        return po.str_to_lsn(str(lsn))
+
+    async def _read_chunk(self, t: _IncrementalTable, ctx: inc.SnapshotContext) -> bool:
+        """Low watermark, the next chunk of `t` after `ctx.last_key` (up to its maximum key), high
+        watermark; opens the window and returns True, or False when no row is left."""
+        conn = self._conn
+        assert conn is not None and ctx.max_key is not None
+        size = self.cfg.incremental_snapshot_chunk_size
+        chunk_id = uuid.uuid4().hex
+        low = await self._write_watermark("low", chunk_id)
+        keys, order = self._key_sql(t)
+        marks = sql.SQL(", ").join(sql.Placeholder() * len(t.key_index))
+        # Row comparisons, so that a composite key pages correctly; the text parameters take the
+        # columns' types.
+        where = [sql.SQL("({}) <= ({})").format(keys, marks)]
+        params: list[str] = list(ctx.max_key)
+        if ctx.last_key is not None:
+            where.insert(0, sql.SQL("({}) > ({})").format(keys, marks))
+            params[:0] = ctx.last_key
+        query = t.snap.select() + sql.SQL(" WHERE {} ORDER BY {} LIMIT {}").format(
+            sql.SQL(" AND ").join(where), order, sql.Literal(size))
+        async with conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            snapshot = str(await self._scalar("SELECT pg_current_snapshot()::text"))
+            async with conn.cursor() as cur:
+                _text_loaders(cur, t.snap.columns)
+                await cur.execute(query, params)
+                rows = await cur.fetchall()
+        if not rows:
+            return False
+        await self._write_watermark("high", chunk_id)
+        xmax, in_progress = inc.parse_snapshot(snapshot)
+        parts = self._read_parts(t.snap, rows, low, None)
+        self._window = inc.ChunkWindow(
+            chunk_id, ctx.current, {orjson.dumps(p[5]): p for p in parts}, tuple(rows[-1][i] for i in t.key_index),
+            len(rows), len(rows) < size, xmax, in_progress)
+        self._chunk_rel = t.snap.oid
+        return True
+
+    def _on_watermark(self, msg: po.LogicalMessage) -> CommittedTx | None:
+        """A watermark in the stream: the low one opens the window's DBLog half, the high one closes it."""
+        w = self._window
+        mark = inc.parse_watermark(msg.content)
+        if w is None or mark is None or mark[1] != w.id:
+            return None   # an earlier run's, or a stopped chunk's
+        if mark[0] == "low":
+            w.low_seen = True
+            return None
+        return self._emit_chunk(w)
+
+    def _emit_chunk(self, w: inc.ChunkWindow) -> CommittedTx:
+        """The window's remaining rows as read events, in a unit of their own whose offset records the
+        chunk as done (and the LSN of the last transaction handed over: nothing past it is claimed)."""
+        t, ctx = self._incr_table, self._incr
+        assert t is not None and ctx is not None
+        self._window, self._chunk_rel = None, -1
+        st = t.snap.state
+        parts = [] if self.cfg.skipped("r") else list(w.rows.values())
+        toast: list[tuple[str, bytes, str, str]] = []
+        if st.toast_columns:
+            for p in parts:
+                after = p[7]
+                assert isinstance(after, dict)
+                self._remember(st, after, toast)
+        self._incr = ctx.advance(w.last_key, len(parts))
+        self._progress.add(w.table, len(parts))
+        now = time.monotonic()
+        if w.final:
+            self._end_table()
+        elif now - self._last_progress_log >= 10:
+            self._last_progress_log = now
+            rows, estimate = self._progress.tables.get(w.table, (0, None))
+            log.info("connector %s: incremental snapshot of %s: %d rows (of about %s)", self.cfg.name, w.table,
+                     rows, estimate if estimate is not None else "?")
+        offset = dict(self._tx_offset)
+        if self._incr is not None:
+            offset.update(self._incr.to_offset())
+        now_us = time.time_ns() // 1000
+        info = TxInfo(server_name=self.cfg.topic_prefix, db=self.cfg.database_dbname, xid=None,
+                      commit_time_us=now_us, last_commit_lsn=None, snapshot="incremental",
+                      tombstones=self.cfg.tombstones_on_delete)
+        return CommittedTx(offset, None, len(parts), lambda: assemble(parts, info, now_us // 1000), toast)
+
+    def _end_table(self) -> None:
+        ctx = self._incr
+        assert ctx is not None
+        log.info("connector %s: incremental snapshot of %s finished: %d rows in %d chunks", self.cfg.name,
+                 ctx.current, ctx.rows, ctx.chunks)
+        self._next_table()
+
+    def _next_table(self) -> None:
+        assert self._incr is not None
+        self._incr, self._incr_table = self._incr.next_table(), None
+        if self._incr is None:
+            log.info("connector %s: incremental snapshot complete", self.cfg.name)
+
     async def _send_status(self, reply: bool = False) -> None:
         assert self._stream is not None
         await self._stream.send_status(self._flushed, self._flushed, reply)
@@ -552,7 +935,9 @@ class PostgresReader:
         self._last_commit_lsn = commit_lsn
         self._last_yielded = end_lsn
         buf = tx.buffer
-        offset = {"lsn": end_lsn, "txId": tx.xid, "ts_usec": tx.commit_time_us}
+        self._tx_offset = offset = {"lsn": end_lsn, "txId": tx.xid, "ts_usec": tx.commit_time_us}
+        if self._incr is not None:
+            offset = {**offset, **self._incr.to_offset()}
 
         def events() -> Iterator[ChangeEvent]:
             return assemble(iter(buf), info, time.time_ns() // 1_000_000)
@@ -565,12 +950,19 @@ class PostgresReader:
             st = self._tables[rel.oid] = await self._table_state(rel.oid, rel.namespace, rel.name, cols)
         except psycopg.Error as e:
             raise classify(e) from e
-        if st.spec is not None:
+        sig = self.cfg.signal_table
+        if sig is not None and (rel.namespace, rel.name) == sig:
+            # Its rows take the slow path (`_on_signal_row`), which also journals them if it is captured.
+            self._signal_oid = rel.oid
+            self._signal_cols = _signal_columns([c.name for c in rel.columns])
+        elif st.spec is not None:
             self._specs[rel.oid] = st.spec
-        else:
-            self._specs.pop(rel.oid, None)
+            return
+        self._specs.pop(rel.oid, None)
 
     def _on_truncate(self, msg: po.Truncate, lsn: int, tx: _OpenTx) -> None:
+        if self._chunk_rel in msg.rel_oids:
+            tx.touched.append(inc.ALL_KEYS)
         if self.cfg.skipped("t"):
             return
         for oid in msg.rel_oids:
@@ -583,6 +975,8 @@ class PostgresReader:
         tag, lsn, xid, rel_oid, _old_kind, old_js, new_js, old_key, new_key, old_complete, longest, _ = enc
         st = self._tables[rel_oid]
         op = "c" if tag == 73 else "u" if tag == 85 else "d"
+        if rel_oid == self._chunk_rel:   # the table an incremental snapshot chunk is open for
+            tx.touched.extend(k for k in (old_key, new_key) if k is not None)
         if op in self._skip:
             return
         if longest >= TOAST_MIN and new_js is not None and st.toast_columns:
@@ -614,11 +1008,14 @@ class PostgresReader:
                 self._fill_unchanged(st, before if old_kind == "O" else None, before, after)
         else:
             op = "d"
+        parts = change_parts(xid or tx.xid, op, st.topic, st.schema, st.table, st.key, before, after, lsn)
+        if rel_oid == self._chunk_rel:
+            tx.touched.extend(orjson.dumps(p[5]) for p in parts if p[5] is not None)
         if op in self._skip:
             return
         if longest >= TOAST_MIN and after is not None and st.toast_columns:
             self._remember(st, after, tx.toast)
-        for p in change_parts(xid or tx.xid, op, st.topic, st.schema, st.table, st.key, before, after, lsn):
+        for p in parts:
             tx.buffer.append(p)
 
     def _remember(self, st: TableState, row: dict[str, Any], out: list[tuple[str, bytes, str, str]]) -> None:
@@ -685,6 +1082,23 @@ def replication_options(publication: str, server_version: int) -> str:
     if server_version >= 140000:
         return f"proto_version '2', streaming 'on', publication_names '\"{pub}\"', messages 'true'"
     return f"proto_version '1', publication_names '\"{pub}\"'"
+
+
+def _signal_columns(names: Sequence[str]) -> tuple[int, int, int]:
+    """Positions of Debezium's signal table columns id, type, data (by name; else the first three)."""
+    wanted = ("id", "type", "data")
+    if all(n in names for n in wanted):
+        i, t, d = (list(names).index(n) for n in wanted)
+        return i, t, d
+    return 0, 1, 2
+
+
+def _text_loaders(cur: psycopg.AsyncCursor[Any] | psycopg.AsyncServerCursor[Any],
+                  columns: Sequence[tuple[str, int, int]]) -> None:
+    """Load every column as the type's output function writes it, exactly as pgoutput sends it (a ::text
+    cast is not the same: bool gives 'true', char(n) loses its padding, inet gains a /32)."""
+    for _, typ, _ in columns:
+        cur.adapters.register_loader(typ, TextLoader)
 
 
 def _snapshot_chunk(parts: list[Parts], tx: TxInfo, lsn: int) -> CommittedTx:

@@ -1,7 +1,8 @@
-"""Failures that must stop the bridge visibly: a sink that cannot write ends a running `cdc run`."""
+"""Failures: a connector that fails is isolated and restarted while streaming; a batch run stops on it."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from pathlib import Path
@@ -12,19 +13,45 @@ from tests.e2e.harness import Bridge, cdc_cmd, env, execute, read_events, replay
 from tests.servers.postgres import PgServer
 
 
-def test_permanently_failing_sink_stops_the_run(pg_server: PgServer, pg_db: str, tmp_path: Path) -> None:
+def test_a_failing_sink_ends_a_stop_at_end_run(pg_server: PgServer, pg_db: str, tmp_path: Path) -> None:
     dbname = pg_db.rsplit("dbname=", 1)[1]
-    with psycopg.connect(pg_db, autocommit=True) as c:
-        c.execute("CREATE TABLE t (id int PRIMARY KEY)")
-        c.execute("INSERT INTO t VALUES (1)")
+    execute(pg_db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1)")
     files = write_connectors(tmp_path, pg_server, dbname, "fail1")
     (tmp_path / "out" / "fail1.jsonl").mkdir(parents=True)   # the sink's file is a directory: cannot write
-    # Not --stop-at-end: without the failure this run would stream forever.
-    p = subprocess.run(cdc_cmd(files, tmp_path / "data"), env=env(), capture_output=True, text=True,
-                       timeout=120, check=False)
+    p = subprocess.run(cdc_cmd(files, tmp_path / "data", "--stop-at-end"), env=env(), capture_output=True,
+                       text=True, timeout=120, check=False)
     assert p.returncode == 1, p.stderr[-3000:]
     assert "sink-fail1-file failed" in p.stderr
     assert "fail1.jsonl" in p.stderr
+
+
+def test_a_failing_sink_is_restarted_with_backoff_while_the_others_go_on(pg_server: PgServer, pg_db: str,
+                                                                          tmp_path: Path) -> None:
+    dbname = pg_db.rsplit("dbname=", 1)[1]
+    execute(pg_db, "CREATE TABLE t (id int PRIMARY KEY, v text)", "INSERT INTO t VALUES (1, 'a')")
+    files = write_connectors(tmp_path, pg_server, dbname, "iso", snapshot="initial")
+    good = tmp_path / "out" / "iso.jsonl"
+    bad = tmp_path / "out" / "iso-bad.jsonl"
+    bad.mkdir(parents=True)                                   # this sink cannot write until the directory goes
+    second = tmp_path / "iso-bad-sink.json"
+    second.write_text(json.dumps({"name": "iso-bad", "config": {
+        "connector.class": "FileStreamSink", "file": str(bad), "topics.regex": "iso\\..*"}}))
+    with Bridge([*files, second], tmp_path / "data", tmp_path / "cdc.log") as bridge:
+        bridge.wait_lines(good, 1)
+        bridge.wait_for(lambda: bridge.output().count("sink-iso-bad failed") >= 2,
+                        "the failing sink failing again after its first backoff")
+        assert "connector iso-bad: restarting in" in bridge.output()
+        # The source and the healthy sink keep streaming meanwhile.
+        execute(pg_db, "INSERT INTO t VALUES (2, 'b')", "UPDATE t SET v = 'c' WHERE id = 1")
+        bridge.wait_lines(good, 3)
+        bad.rmdir()                                           # the operator fixes it: the next restart delivers
+        bridge.wait_for(lambda: len(read_events(bad)) >= 3, "the restarted sink catching up", timeout=90)
+        assert bridge.stop() == 0
+    with psycopg.connect(pg_db) as c:
+        rows: dict[int, str] = dict(c.execute("SELECT id, v FROM t").fetchall())
+    for out in (good, bad):
+        state = replay(read_events(out), {"t": ["id"]})
+        assert {k[0]: v["v"] for k, v in state["t"].items()} == rows
 
 
 def test_no_tables_publication_is_created_empty(pg_server: PgServer, pg_db: str, tmp_path: Path) -> None:

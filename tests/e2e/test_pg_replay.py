@@ -95,3 +95,32 @@ def test_replay_from_earliest_lsn_and_time(pg_server: PgServer, pg_db: str, tmp_
     back = run_cdc(["offsets", "set", "rp", f"lsn:{lsn_to_str(second[1]['source']['lsn'])}", "--data-dir",
                     str(data)])
     assert back.returncode == 1 and "discarded the older WAL" in back.stderr
+
+
+def test_retention_removes_delivered_records_and_replay_reaches_back_as_far(pg_server: PgServer, pg_db: str,
+                                                                           tmp_path: Path) -> None:
+    db = pg_db.rsplit("dbname=", 1)[1]
+    execute(pg_db, "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, qty int)",
+            "INSERT INTO items SELECT g, 'item ' || g, g FROM generate_series(1, 20) g")
+    files = write_connectors(tmp_path, pg_server, db, "rt", extra={"journal.retention.ms": "1"})
+    out, data = tmp_path / "out" / "rt.jsonl", tmp_path / "data"
+    run_to_end(files, data)  # the snapshot: 20 records, delivered
+    # Each run prunes at its start what is delivered and older than 1 ms -- judged by the journal's
+    # time index, to the second -- and journals one more change.
+    for n in range(100, 110):
+        execute(pg_db, f"INSERT INTO items VALUES ({n}, 'new', 1)")
+        run_to_end(files, data)
+        if journal_values(data)[0][0] > 20:
+            break
+    retained = journal_values(data)
+    assert retained and retained[0][0] > 20, "the snapshot's records were removed"
+    delivered = read_events(out)
+    assert items(delivered) == table_state(pg_db, "items", ["id"], ["id", "name", "qty"]), "nothing lost on the way"
+
+    # `earliest` is the oldest record retained; older positions are refused with what to do.
+    out.write_text("")
+    cdc_ok("replay", "rt-file", "--from", "earliest", "--data-dir", str(data), *map(str, files))
+    run_to_end(files, data)
+    assert read_events(out) == [v for _, v in journal_values(data)]
+    refused = run_cdc(["replay", "rt-file", "--from", "journal:1", "--data-dir", str(data)])
+    assert refused.returncode == 1 and "journal.retention.ms" in refused.stderr, refused.stderr

@@ -140,6 +140,11 @@ class FakeState:
         self.calls.append(("reset_offsets", name))
         self.stored_offsets[name] = []
 
+    async def signal(self, name: str, signal_type: str, data: Mapping[str, Any]) -> str:
+        self._known(name)
+        self.calls.append(("signal", name, signal_type, dict(data)))
+        return f"signal-{len(self.calls)}"
+
 
 def erp_config(**extra: str) -> dict[str, str]:
     return {"connector.class": "io.debezium.connector.postgresql.PostgresConnector",
@@ -344,6 +349,19 @@ async def test_pause_resume_stop_restart_delete(api: Api) -> None:
     assert status == 404
     _, text, _ = await api.call("GET", "/metrics")
     assert 'connector="crm"' not in text   # a deleted connector's series go with it
+
+
+async def test_signals_go_to_sources_only(api: Api) -> None:
+    data = {"data-collections": ["public.customer"], "type": "incremental"}
+    status, body, _ = await api.call("POST", "/connectors/erp/signals", json={"type": "execute-snapshot", "data": data})
+    assert status == 202 and body["id"].startswith("signal-")
+    assert api.state.calls[-1] == ("signal", "erp", "execute-snapshot", data)
+    status, body, _ = await api.call("POST", "/connectors/crm/signals", json={"type": "execute-snapshot", "data": data})
+    assert status == 400 and "sink" in body["message"]
+    for bad in ({}, {"type": 5}, {"type": "execute-snapshot", "data": []}):
+        status, body, _ = await api.call("POST", "/connectors/erp/signals", json=bad)
+        assert status == 400 and "execute-snapshot" in body["message"], bad
+    assert (await api.call("POST", "/connectors/nope/signals", json={"type": "x"}))[0] == 404
 
 
 async def test_offsets_need_a_stopped_connector(api: Api) -> None:

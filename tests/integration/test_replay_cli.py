@@ -8,7 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from cdc.journal.deadletters import DeadLetter
+from cdc.journal.deadletters import DeadLetter, DeadLetterFilter
+from cdc.journal.retention import RetentionPolicy
 from cdc.journal.sqlite import JournalReader, SqliteJournal
 from tests.e2e.harness import run_cdc
 from tests.unit.test_positions import UUID, pg_journal
@@ -193,3 +194,51 @@ def test_offsets_set_binlog_source(tmp_path: Path) -> None:
     assert maria.returncode == 2 and "is a MariaDB GTID state" in maria.stderr
     lsn = cdc("offsets", "set", "shop", "lsn:0/1", "--data-dir", data)
     assert lsn.returncode == 2 and "MySQL/MariaDB source" in lsn.stderr
+
+
+def test_replay_within_retention_after_pruning(tmp_path: Path) -> None:
+    data = journal(tmp_path)
+    files = configs(tmp_path)
+    # Retention of erp's topics by size (the newest 0 bytes); the sinks' cursors (erp-file 8, crm 7) pin
+    # everything after seq 7: erp's runs up to seq 5 go, the shop record and erp's run 7-8 stay.
+    with SqliteJournal(data / "journal.db") as j:
+        result = j.prune({"erp": RetentionPolicy("erp", -1, 0), "shop": RetentionPolicy("shop", -1, -1)}, {}, 0)
+    assert (result.records, result.oldest) == (5, 6)
+    table = cdc("offsets", "show", "--data-dir", data)
+    assert table.returncode == 0 and "journal: seq 6 to 8 (the oldest journaled at " in table.stdout, table.stderr
+
+    old = cdc("replay", "erp-file", "--from", "journal:2", "--data-dir", data)
+    assert old.returncode == 1
+    assert "journal:2 is older than the journal retains: its oldest record is seq 6; use --from earliest (or " \
+           "journal:6)" in old.stderr
+    assert "(seq 6 is binlog mysql-bin.000003:400" in old.stderr and "journaled at 20" in old.stderr
+    assert "raise journal.retention.ms / journal.retention.bytes on the source connector" in old.stderr
+    # With the connector files only the sink's topics count: its oldest retained record is erp's seq 7.
+    old = cdc("replay", "erp-file", "--from", "journal:2", "--data-dir", data, *files)
+    assert old.returncode == 1 and "its oldest record is seq 7" in old.stderr and "(seq 7 is lsn 0/69" in old.stderr
+    lsn = cdc("replay", "erp-file", "--from", "lsn:0/64", "--data-dir", data, *files)
+    assert lsn.returncode == 1
+    assert "lsn:0/64 is older than the journal retains: its oldest record of that kind is seq 7 (lsn 0/69, " \
+           "txId 701" in lsn.stderr and "journaled at 20" in lsn.stderr
+    assert cursor(data, "erp-file") == 8  # refusals move nothing
+
+    # A position within what is retained: the transaction at seq 7-8 (LSN 0/B4 is its second change).
+    within = cdc("replay", "erp-file", "--from", "lsn:0/AA", "--data-dir", data, *files)
+    assert within.returncode == 0 and "cursor moved back from seq 8 to seq 6" in within.stdout, within.stderr
+    # `earliest` is the oldest record still retained: of the sink's topics with its files, else of all.
+    assert cdc("offsets", "set", "erp-file", "latest", "--data-dir", data).returncode == 0
+    assert cdc("replay", "erp-file", "--from", "earliest", "--data-dir", data, *files).returncode == 0
+    assert cursor(data, "erp-file") == 6
+    assert cdc("replay", "crm", "--from", "earliest", "--data-dir", data).returncode == 0
+    assert cursor(data, "crm") == 5
+
+
+def test_offsets_delete_releases_a_removed_sink(tmp_path: Path) -> None:
+    data = journal(tmp_path)
+    p = cdc("offsets", "delete", "crm", "--data-dir", data)
+    assert p.returncode == 0 and "sink crm: cursor and lane progress deleted" in p.stdout, p.stderr
+    with JournalReader(data / "journal.db") as reader:
+        assert "crm" not in reader.sink_cursors() and reader.lane_progress("crm", 2) is None
+        assert reader.count_dead_letters(DeadLetterFilter(connector="crm")) == 1  # its dead letters stay
+    again = cdc("offsets", "delete", "crm", "--data-dir", data)
+    assert again.returncode == 2 and "no sink named 'crm' has a cursor" in again.stderr

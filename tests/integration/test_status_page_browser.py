@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -174,6 +175,8 @@ def png_size(data: bytes) -> tuple[int, int]:
 async def test_status_page_renders_charts_and_refreshes(chromium: str, tmp_path: Path) -> None:
     state = sample_state()
     state.set_state("crm", ConnectorState.PAUSED)
+    state.views["erp"] = dataclasses.replace(state.views["erp"], lag_bytes=3 * 1024 * 1024)
+    state.views["crm"] = dataclasses.replace(state.views["crm"], journal_depth=42)
     runner = await serve(create_app(state, Metrics(), TOKEN), "127.0.0.1", 0)
     try:
         async with launched(chromium, tmp_path) as browser:
@@ -193,6 +196,8 @@ async def test_status_page_renders_charts_and_refreshes(chromium: str, tmp_path:
             assert rows["erp"]["cells"][3] == "400.0"        # events/s of the latest sample
             assert rows["erp"]["cells"][4] == "2.0 s"        # lag of the latest sample
             assert rows["crm"]["cells"][5] == "3"            # dead letters
+            assert rows["erp"]["cells"][6] == "3.0 MiB"      # behind: the source's change log not confirmed
+            assert rows["crm"]["cells"][6] == "42 records"   # behind: the sink's journal records to deliver
             series = {(c["connector"], c["series"]) for c in page["charts"]}
             assert series == {(n, s) for n in ("erp", "crm") for s in ("lag_seconds", "events_per_second")}
             erp_lag = next(c["path"] for c in page["charts"] if c["connector"] == "erp"

@@ -251,7 +251,7 @@ def test_recognised_but_unsupported_property_is_named(tmp_path: Path, prop: str)
     ("slot.retained.wal.warning.bytes", "lots", "is not an integer"),
     ("slot.drop.on.stop", "true", "is not supported yet (only 'false')"),
     ("provide.transaction.metadata", "true", "is not supported yet"),
-    ("signal.data.collection", "public.signals", "is not supported yet"),
+    ("signal.data.collection", "signals", "is not a schema.table name"),
     ("tasks.max", "4", "is not supported by this bridge: it runs one task per connector; set tasks.max=1"),
     ("snapshot.max.threads", "2", "is not supported by this bridge: snapshots run on one thread; "
                                   "set snapshot.max.threads=1"),

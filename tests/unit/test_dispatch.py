@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from cdc.admin.metrics import Metrics
 from cdc.errors import Permanent, Transient
 from cdc.journal.deadletters import DeadLetterFilter
 from cdc.journal.sqlite import SqliteJournal
@@ -142,11 +143,12 @@ def fill(journal: SqliteJournal, keys: int, rounds: int) -> int:
 
 
 def deliver(journal: SqliteJournal, target: Target, settings: Settings | None = None,
-            mapper: Identity | None = None, stats: DispatchStats | None = None) -> DispatchStats:
+            mapper: Identity | None = None, stats: DispatchStats | None = None,
+            metrics: Metrics | None = None) -> DispatchStats:
     stats = stats or DispatchStats()
     end = journal.end_seq()
     asyncio.run(run_dispatch(settings or Settings(), journal, target, mapper or Identity(), asyncio.Event(),
-                             lambda: end, stats))
+                             lambda: end, stats, metrics))
     return stats
 
 
@@ -196,6 +198,19 @@ def test_everything_is_delivered_in_key_order(journal: SqliteJournal) -> None:
     assert all(len(batch) <= 10 for batch in target.sent)
     assert all(versions == sorted(versions) and len(versions) == 20 for versions in target.seen.values())
     assert len(target.seen) == 30
+
+
+def test_metrics_count_requests_and_commit_to_ack_latency(journal: SqliteJournal) -> None:
+    fill(journal, keys=5, rounds=2)
+    metrics = Metrics()
+    target = Target()
+    deliver(journal, target, metrics=metrics)
+    text = metrics.render().decode()
+    # Every delivered event observed once, its source commit (2026-01-01) long before "now".
+    assert 'cdc_sink_commit_to_ack_seconds_count{connector="crm"} 10.0' in text
+    assert 'cdc_sink_commit_to_ack_seconds_bucket{connector="crm",le="3600.0"} 0.0' in text
+    requests = [line for line in text.splitlines() if line.startswith("cdc_sink_request_seconds_count")]
+    assert requests and sum(float(line.rsplit(" ", 1)[1]) for line in requests) == len(target.sent)
 
 
 def test_retries_block_only_their_key_lane_and_honour_order(journal: SqliteJournal) -> None:
