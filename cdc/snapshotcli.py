@@ -1,12 +1,12 @@
-"""`cdc snapshot FILES... --tables T1,T2 [--connector NAME] [--stop]`: ask a PostgreSQL connector for an
-ad-hoc incremental snapshot (or stop one).
+"""`cdc snapshot FILES... --tables T1,T2 [--connector NAME] [--stop]`: ask a PostgreSQL, MySQL or MariaDB
+connector for an ad-hoc incremental snapshot (or stop one).
 
 Role: sends Debezium's `execute-snapshot` (or `stop-snapshot`) signal by inserting a row into the
 connector's signal table (`cdc.signals.send_signal`). The running bridge sees the insert in its
-replication stream and snapshots the tables chunk by chunk while streaming; a bridge that is not
+replication stream (or binlog) and snapshots the tables chunk by chunk while streaming; a bridge that is not
 running acts on it at its next start. Nothing here talks to the bridge itself.
 
-Failures: a config problem (files, no PostgreSQL source, an unknown --connector, no
+Failures: a config problem (files, no source connector, an unknown --connector, no
 `signal.data.collection`, bad --tables) exits 2; the database refusing the insert (no signal table,
 privileges, connection) exits 1. One line each; secrets are redacted as everywhere in the CLI.
 """
@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from cdc.config import PostgresSourceConfig, SecretsFilter, SourceConfig, load_connectors
+from cdc.config import BinlogSourceConfig, PostgresSourceConfig, SecretsFilter, SourceConfig, load_connectors
 from cdc.errors import CdcError, ConfigError
 from cdc.readers.incremental import EXECUTE, STOP, InvalidSignal
 
@@ -35,7 +35,7 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _source(files: list[Path], connector: str | None) -> PostgresSourceConfig:
+def _source(files: list[Path], connector: str | None) -> PostgresSourceConfig | BinlogSourceConfig:
     try:
         connectors = load_connectors(files)
     except ConfigError as e:
@@ -52,16 +52,18 @@ def _source(files: list[Path], connector: str | None) -> PostgresSourceConfig:
         names = ", ".join(c.name for c in sources) or "none"
         _fail(f"these files hold {len(sources)} source connectors ({names}); choose one with --connector", 2)
     [cfg] = sources
-    if not isinstance(cfg, PostgresSourceConfig):
-        _fail(f"connector '{cfg.name}': incremental snapshots are supported for PostgreSQL sources only", 2)
+    if not isinstance(cfg, PostgresSourceConfig | BinlogSourceConfig):
+        _fail(f"connector '{cfg.name}': incremental snapshots are supported for PostgreSQL, MySQL and MariaDB "
+              "sources only", 2)
     return cfg
 
 
 def snapshot(files: Annotated[list[Path], typer.Argument(help="Connector JSON files (Kafka Connect shape).",
                                                          exists=True, dir_okay=False, readable=True)],
              tables: Annotated[str | None, typer.Option(
-                 "--tables", "-t", help="Comma-separated schema.table names or regexes (as Debezium's "
-                                        "data-collections); with --stop, optional (default: all).")] = None,
+                 "--tables", "-t", help="Comma-separated schema.table (MySQL/MariaDB: database.table) "
+                                        "names or regexes (as Debezium's data-collections); with --stop, "
+                                        "optional (default: all).")] = None,
              connector: Annotated[str | None, typer.Option(
                  "--connector", "-c", help="The source connector (needed when the files hold several).")] = None,
              stop: Annotated[bool, typer.Option("--stop", help="Stop the incremental snapshot instead.")] = False,

@@ -24,6 +24,8 @@ The metrics (names and meanings are also listed in the README):
   extended, unreserved, lost), 0 for the others.
 - ``cdc_slot_safe_wal_size_bytes{connector}``: bytes of WAL that can still be written before the slot
   is lost (``pg_replication_slots.safe_wal_size``; absent when ``max_slot_wal_keep_size`` is -1).
+- ``cdc_slot_retained_wal_bytes{connector}``: WAL the slot keeps on the server (current WAL LSN minus
+  the slot's ``restart_lsn``): what `slot.retained.wal.warning.bytes` warns about.
 - ``cdc_source_events_total{connector,table,op}``: change events journaled, by table and operation.
 - ``cdc_incremental_snapshot_rows{connector,table}``: rows an ad-hoc incremental snapshot has read of
   the table so far; ``cdc_incremental_snapshot_rows_estimate{connector,table}`` the planner's estimate of
@@ -86,6 +88,8 @@ class Metrics:
                                  "0 for the others", ["connector", "status"], registry=r)
         self._safe_wal = Gauge("cdc_slot_safe_wal_size_bytes", "WAL bytes that can be written before the "
                                "slot is lost", ["connector"], registry=r)
+        self._retained = Gauge("cdc_slot_retained_wal_bytes", "WAL the replication slot keeps on the server "
+                               "(current WAL LSN - restart_lsn)", ["connector"], registry=r)
         self._events = Counter("cdc_source_events_total", "Change events journaled", ["connector", "table", "op"],
                                registry=r)
         self._depth = Gauge("cdc_sink_journal_depth_events", "Journal events the sink has not delivered yet",
@@ -137,8 +141,13 @@ class Metrics:
             else:
                 self._child(metric, connector).set(value)
 
-    def slot_health(self, connector: str, wal_status: str | None, safe_wal_size: int | None) -> None:
-        """The replication slot's ``wal_status`` and ``safe_wal_size`` (None: unknown / no limit)."""
+    def slot_health(self, connector: str, wal_status: str | None, safe_wal_size: int | None,
+                    retained_bytes: int | None = None) -> None:
+        """The replication slot's ``wal_status``, ``safe_wal_size`` and retained WAL (None: unknown / no limit)."""
+        if retained_bytes is None:
+            self._drop(self._retained, connector)
+        else:
+            self._child(self._retained, connector).set(retained_bytes)
         statuses = WAL_STATUSES if wal_status in (None, *WAL_STATUSES) else (*WAL_STATUSES, wal_status)
         for status in statuses:
             if wal_status is None:

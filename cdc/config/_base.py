@@ -100,6 +100,20 @@ def to_optional_str(value: Any) -> str | None:
     return text or None
 
 
+def table_name(container: str, example: str) -> Callable[[Any], str | None]:
+    """A check of Debezium's two-part table names (``<container>.table``, e.g. the signal table): unquoted
+    names, as the catalog spells them."""
+    def check(value: Any) -> str | None:
+        text = to_optional_str(value)
+        if text is None:
+            return None
+        head, dot, table = text.partition(".")
+        if not dot or not head or not table or "." in table:
+            raise ValueError(f"is not a {container}.table name (e.g. {example})")
+        return text
+    return check
+
+
 def to_secret(value: Any) -> SecretStr | None:
     """A secret as SecretStr (not trimmed), registered with the log filter as it is loaded."""
     if isinstance(value, SecretStr):

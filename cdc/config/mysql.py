@@ -31,6 +31,11 @@ Decisions and differences from Debezium, and why:
   against the system's CA store, which OpenSSL also reads from ``SSL_CERT_FILE`` (for a private CA).
 - Properties that would make the bridge drop events it cannot decode (``event.*.failure.handling.mode``,
   ``inconsistent.schema.handling.mode``) accept only ``fail``: nothing is skipped silently.
+- Incremental snapshots: ``signal.data.collection`` (``database.table``) and
+  ``incremental.snapshot.chunk.size`` as Debezium's; the watermarks are always Debezium's default
+  ``insert_insert`` rows, so ``incremental.snapshot.watermarking.strategy`` is refused, as is
+  ``incremental.snapshot.allow.schema.changes`` (a schema change during a table's snapshot is not
+  supported).
 
 Failure story: nothing here connects anywhere; problems are found from the properties alone and
 returned all at once by `validate_properties` (see `cdc.config._base`). `connect_kwargs` contains the
@@ -55,6 +60,7 @@ from cdc.config._base import (
     enum_of,
     int_between,
     passes_filters,
+    table_name,
     to_nonempty_str,
     v,
 )
@@ -85,6 +91,9 @@ _PG_ONLY = "a PostgreSQL connector property"
 _TOPIC_NAMES = "topics are named <topic.prefix>.<database>.<table>"
 
 
+_signal_collection = table_name("database", "erp.debezium_signal")
+
+
 def _fail_only(refused: tuple[str, ...]) -> BeforeValidator:
     return v(enum_of("fail", unsupported=dict.fromkeys(refused, _ONLY_FAIL_REASON)))
 
@@ -103,8 +112,6 @@ class BinlogSourceConfig(SourceModel):
         "include.query": ("false", "the SQL statement of a change is not captured"),
         "provide.transaction.metadata": ("false", "transaction boundary events are not produced"),
         "heartbeat.interval.ms": ("0", "heartbeats come with the operations work (issue #6)"),
-        "signal.data.collection": ("", "signals (ad-hoc incremental snapshots) are not supported for "
-                                   "MySQL/MariaDB sources yet"),
     }
     UNSUPPORTED: ClassVar[dict[str, str]] = {
         **COMMON_UNSUPPORTED,
@@ -145,6 +152,10 @@ class BinlogSourceConfig(SourceModel):
         "streaming.delay.ms": "",
         "schema.history.internal": _HISTORY_REASON,
         "database.history": _HISTORY_REASON,
+        "incremental.snapshot.allow.schema.changes": "a table's schema must not change during its incremental "
+                                                     "snapshot; run the snapshot again after the change",
+        "incremental.snapshot.watermarking.strategy": "watermarks are always inserted as two rows of the signal "
+                                                      "table and kept (Debezium's default, insert_insert)",
     }
     UNSUPPORTED_PREFIXES: ClassVar[dict[str, str]] = {
         **COMMON_UNSUPPORTED_PREFIXES,
@@ -187,6 +198,9 @@ class BinlogSourceConfig(SourceModel):
                                "minimal_at_least_once": "", "custom": ""})),
     ] = Field("minimal", alias="snapshot.locking.mode")
     snapshot_lock_timeout_ms: PositiveInt = Field(10000, alias="snapshot.lock.timeout.ms")
+    incremental_snapshot_chunk_size: PositiveInt = Field(1024, alias="incremental.snapshot.chunk.size")
+    signal_data_collection: Annotated[str | None, v(_signal_collection)] = Field(
+        None, alias="signal.data.collection")
 
     # --- event encoding ---
     time_precision_mode: Annotated[

@@ -40,8 +40,8 @@ from cdc.config._base import (
     enum_of,
     int_between,
     passes_filters,
+    table_name,
     to_nonempty_str,
-    to_optional_str,
     to_str,
     v,
 )
@@ -78,15 +78,7 @@ def _publication_name(value: Any) -> str:
     return text
 
 
-def _signal_collection(value: Any) -> str | None:
-    """Debezium's ``schema.table`` form of the signal table (unquoted names, as the catalog spells them)."""
-    text = to_optional_str(value)
-    if text is None:
-        return None
-    schema, dot, table = text.partition(".")
-    if not dot or not schema or not table or "." in table:
-        raise ValueError("is not a schema.table name (e.g. public.debezium_signal)")
-    return text
+_signal_collection = table_name("schema", "public.debezium_signal")
 
 
 _SNAPSHOT_MODES = ("initial", "no_data", "never", "initial_only", "when_needed", "always")
@@ -225,14 +217,6 @@ class PostgresSourceConfig(SourceModel):
     def column_included(self, schema: str, table: str, column: str) -> bool:
         """Whether a column appears in events (column.include/exclude.list on ``schema.table.column``)."""
         return passes_filters(f"{schema}.{table}.{column}", self.column_include_list, self.column_exclude_list)
-
-    @property
-    def signal_table(self) -> tuple[str, str] | None:
-        """(schema, table) of ``signal.data.collection``, or None when signals are off."""
-        if self.signal_data_collection is None:
-            return None
-        schema, _, table = self.signal_data_collection.partition(".")
-        return schema, table
 
     def conninfo(self, replication: bool = False) -> str:
         """A libpq connection string for this source, password included: never log it.

@@ -42,12 +42,6 @@ COMMON_UNSUPPORTED: dict[str, str] = {
     "snapshot.delay.ms": "",
     "snapshot.mode.custom.name": "",
     "snapshot.tables.order.by.row.count": "",
-    # The PostgreSQL model supports incremental snapshots and overrides these.
-    "incremental.snapshot.chunk.size": "incremental snapshots are not supported for MySQL/MariaDB sources yet",
-    "incremental.snapshot.allow.schema.changes": "incremental snapshots are not supported for MySQL/MariaDB "
-                                                 "sources yet",
-    "incremental.snapshot.watermarking.strategy": "incremental snapshots are not supported for MySQL/MariaDB "
-                                                  "sources yet",
     "read.only": "",
     "include.schema.comments": "",
     "database.initial.statements": "",
@@ -168,6 +162,14 @@ class SourceModel(ConnectorModel):
             raise ValueError(f"property 'max.queue.size' = {self.max_queue_size} must be larger than "
                              f"'max.batch.size' ({self.max_batch_size})")
         return self
+
+    @property
+    def signal_table(self) -> tuple[str, str] | None:
+        """(schema or database, table) of ``signal.data.collection``, or None when signals are off."""
+        if self.signal_data_collection is None:
+            return None
+        container, _, table = self.signal_data_collection.partition(".")
+        return container, table
 
     def skipped(self, op: str) -> bool:
         """Whether events of this Debezium operation code (``c``, ``u``, ``d``, ``t``, ``r``) are dropped."""

@@ -109,7 +109,7 @@ class RunState:
             seconds = max(0.0, now - ts_us / 1e6) if ts_us else None
             lag = self._lag[name] = lags.get(name, SourceLag(None))
             self.metrics.source_lag(name, seconds=seconds, lag_bytes=lag.lag_bytes)
-            self.metrics.slot_health(name, lag.wal_status, lag.safe_wal_size)
+            self.metrics.slot_health(name, lag.wal_status, lag.safe_wal_size, lag.retained_bytes)
             self._histories.setdefault(name, History()).observe(now, c.events, seconds, 0)
             connector = self.supervisor.get(name)
             source = connector.reader if connector is not None else None
@@ -174,9 +174,9 @@ class RunState:
 
     async def signal(self, name: str, signal_type: str, data: Mapping[str, Any]) -> str:
         c = self._known(name)
-        if not isinstance(c.cfg, PostgresSourceConfig):
-            raise AdminError.bad_request(f"Connector {name} is not a PostgreSQL source: signals (incremental "
-                                         "snapshots) are read by PostgreSQL sources only")
+        if not isinstance(c.cfg, PostgresSourceConfig | BinlogSourceConfig):
+            raise AdminError.bad_request(f"Connector {name} is not a source: signals (incremental snapshots) "
+                                         "are read by PostgreSQL, MySQL and MariaDB sources")
         from cdc.signals import send_signal
 
         try:

@@ -4,7 +4,8 @@ Role: the admin sampler (`cdc.pipeline.control.RunState.sample`) asks every few 
 connection of its own, so that the measure does not depend on the reader being connected or idle:
 
 - PostgreSQL: the server's current WAL LSN minus the slot's ``confirmed_flush_lsn`` -- WAL the bridge has
-  not confirmed yet -- and the slot's ``wal_status`` and ``safe_wal_size`` (pg_replication_slots).
+  not confirmed yet -- and the slot's ``wal_status``, ``safe_wal_size`` and retained WAL (current WAL LSN
+  minus ``restart_lsn``) from pg_replication_slots.
 - MySQL/MariaDB: the bytes of binlog after the journal's stored position (``SHOW BINARY LOGS`` sizes).
 
 Failure story: a measure that cannot be taken (server down, slot missing, no privilege for SHOW BINARY
@@ -35,6 +36,7 @@ class SourceLag:
     lag_bytes: int | None
     wal_status: str | None = None      # PostgreSQL slots only
     safe_wal_size: int | None = None   # None also when max_slot_wal_keep_size is -1 (no limit)
+    retained_bytes: int | None = None  # WAL the slot keeps: current WAL LSN - restart_lsn
 
 
 UNKNOWN = SourceLag(None)
@@ -55,13 +57,15 @@ async def _postgres(cfg: PostgresSourceConfig) -> SourceLag:
     async with await psycopg.AsyncConnection.connect(cfg.conninfo(), autocommit=True,
                                                      connect_timeout=_TIMEOUT_S) as conn:
         cur = await conn.execute(
-            "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, wal_status, safe_wal_size::bigint "
-            "FROM pg_replication_slots WHERE slot_name = %s", (cfg.slot_name,))
+            "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, wal_status, safe_wal_size::bigint, "
+            "(pg_current_wal_lsn() - restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = %s",
+            (cfg.slot_name,))
         row = await cur.fetchone()
     if row is None:
         return UNKNOWN
-    lag, status, safe = row
-    return SourceLag(None if lag is None else max(0, int(lag)), status, None if safe is None else int(safe))
+    lag, status, safe, retained = row
+    return SourceLag(None if lag is None else max(0, int(lag)), status, None if safe is None else int(safe),
+                     None if retained is None else max(0, int(retained)))
 
 
 def _binlog(cfg: SourceConfig, offset: SourceOffset | None) -> SourceLag:

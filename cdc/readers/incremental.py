@@ -2,9 +2,12 @@
 chunk window and per-table progress.
 
 Role: Debezium's incremental snapshot, driven by `execute-snapshot` / `stop-snapshot` rows in the
-connector's signal table. The reader (`cdc.readers.postgres`) does the I/O: while the stream has no
-transaction open it writes a low watermark into the WAL, reads one chunk of a table in primary-key
-order, writes a high watermark, and keeps streaming. This module holds what it decides with:
+connector's signal table. The readers do the I/O: while the stream has no transaction open they write
+a low watermark, read one chunk of a table in primary-key order, write a high watermark, and keep
+streaming. PostgreSQL (`cdc.readers.postgres`) writes the watermarks as logical decoding messages
+(`watermark` / `parse_watermark`); MySQL/MariaDB (`cdc.readers.mysqlsnapshot`), which has none, inserts
+them as rows of the signal table, Debezium's ``insert_insert`` strategy (`window_signal` /
+`parse_window_signal`). This module holds what they decide with:
 
 - `parse_signal` / `select_tables`: a signal row checked and its `data-collections` (regexes, or plain
   names, on ``schema.table``) resolved against the captured tables;
@@ -12,11 +15,16 @@ order, writes a high watermark, and keeps streaming. This module holds what it d
   A streamed transaction that changed one of those keys and committed after the low watermark -- or
   that the chunk's read snapshot did not see, wherever it falls -- removes the key: the stream carries
   a newer image, so the older read must not follow it. What remains at the high watermark is emitted
-  as reads (`op: "r"`, `source.snapshot: "incremental"`). Memory is one chunk;
+  as reads (`op: "r"`, `source.snapshot: "incremental"`). Memory is one chunk. A source that commits
+  in log order (MySQL/MariaDB: a transaction is visible once every one before it in the binlog is)
+  gives no read snapshot: every transaction before the low watermark counts as seen;
 - `SnapshotContext`: what is left to read (tables, the last key emitted, the current table's maximum
   key when it began), stored with every source offset journaled while a snapshot runs, as Debezium
   keeps ``incremental_snapshot_*`` in its offsets;
-- `Progress`: rows emitted per table against the planner's estimate, for metrics.
+- `Progress`: rows emitted per table against the planner's estimate, for metrics;
+- `IncrementalState`: the three above as a reader keeps them, with the decisions on signals, tables and
+  chunks (queue, stop, skip, begin, emit, resume) and their log lines; the reader only does the I/O.
+  Both readers run on it.
 
 Failure story: no I/O here. A malformed signal raises `InvalidSignal`: `send_signal` refuses it before
 inserting, the reader logs it and ignores the row (a bad row in the signal table must never stop
@@ -26,8 +34,10 @@ reached the journal, so rows may be read twice, never skipped.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,9 +45,13 @@ import orjson
 
 from cdc.errors import Permanent
 
+log = logging.getLogger(__name__)
+
 WATERMARK_PREFIX = "erp-cdc-watermark"   # prefix of the logical decoding messages that bound a chunk
 EXECUTE = "execute-snapshot"
 STOP = "stop-snapshot"
+WINDOW_OPEN = "snapshot-window-open"     # signal-table rows that bound a chunk (Debezium's insert_insert)
+WINDOW_CLOSE = "snapshot-window-close"
 SIGNAL_TYPES = (EXECUTE, STOP)
 SIGNAL_TABLE_DDL = ("CREATE TABLE {table} (id VARCHAR(42) PRIMARY KEY, type VARCHAR(32) NOT NULL, "
                     "data VARCHAR(2048) NULL)")
@@ -130,6 +144,20 @@ def parse_watermark(content: bytes) -> tuple[str, str] | None:
     return (kind, chunk_id) if sep and kind in ("low", "high") and chunk_id else None
 
 
+def window_signal(kind: str, chunk_id: str) -> tuple[str, str]:
+    """(id, type) of the signal-table row that is a ``low`` or ``high`` watermark (Debezium's shape:
+    ``<chunk id>-open`` / ``snapshot-window-open``, ``<chunk id>-close`` / ``snapshot-window-close``)."""
+    return (f"{chunk_id}-open", WINDOW_OPEN) if kind == "low" else (f"{chunk_id}-close", WINDOW_CLOSE)
+
+
+def parse_window_signal(sig_id: str, sig_type: str) -> tuple[str, str] | None:
+    """(``low`` or ``high``, chunk id) of a watermark row of the signal table; None for any other row."""
+    kind, suffix = {WINDOW_OPEN: ("low", "-open"), WINDOW_CLOSE: ("high", "-close")}.get(sig_type, ("", ""))
+    if not kind or not sig_id.endswith(suffix) or len(sig_id) == len(suffix):
+        return None
+    return kind, sig_id[:-len(suffix)]
+
+
 def parse_snapshot(text: str) -> tuple[int, frozenset[int]]:
     """(xmax, in-progress xids) of a ``pg_current_snapshot()`` text (``xmin:xmax:xip,...``), as the
     stream's 32-bit xids."""
@@ -149,8 +177,9 @@ class ChunkWindow:
 
     `rows` maps each key's JSON (the bytes the stream's encoder gives for keys) to what the reader will
     emit for it; `last_key` is where the next chunk starts: the last row read, even if the stream has
-    removed it since. `xmax`/`in_progress` describe the read's snapshot, `final` that the table ends
-    with this chunk.
+    removed it since. `xmax`/`in_progress` describe the read's snapshot (PostgreSQL); None for a source
+    that commits in log order, where the read saw every transaction before the low watermark.
+    `final` says that the table ends with this chunk.
     """
 
     id: str
@@ -159,12 +188,15 @@ class ChunkWindow:
     last_key: Key | None
     read: int
     final: bool
-    xmax: int
-    in_progress: frozenset[int]
+    xmax: int | None = None
+    in_progress: frozenset[int] = frozenset()
     low_seen: bool = False
 
     def visible(self, xid: int) -> bool:
-        """Whether the chunk's read saw the transaction `xid` (committed before its snapshot)."""
+        """Whether the chunk's read saw the transaction `xid` (committed before its snapshot); without a
+        read snapshot, every transaction before the low watermark (`on_commit` asks only for those)."""
+        if self.xmax is None:
+            return True
         return xid not in self.in_progress and ((xid - self.xmax) & _XID_MASK) >= 0x80000000
 
     def on_commit(self, xid: int, keys: Iterable[bytes]) -> int:
@@ -283,3 +315,164 @@ class Progress:
 
     def snapshot(self) -> dict[str, tuple[int, int | None]]:
         return dict(self.tables)
+
+
+# ------------------------------------------------------------------ the running snapshot
+
+
+Signals = Sequence[tuple[str, str, str | None]]   # (id, type, data) rows a transaction inserted
+
+
+class IncrementalState:
+    """A reader's incremental snapshot: the context (None: none running), the open chunk window and
+    per-table progress, and what happens to them on signals, chunk reads and the stream's watermarks.
+
+    No I/O: the reader reads the tables and writes the watermarks, then reports here (`begin`, `empty`,
+    `skip`, setting `window`, `on_watermark`, `emitted`); it asks which tables are captured only through the
+    `captured` callable given to `on_signals`. Log lines name the connector and the table.
+    """
+
+    def __init__(self, connector: str, chunk_size: int) -> None:
+        self.connector = connector
+        self.chunk_size = chunk_size
+        self.ctx: SnapshotContext | None = None
+        self.window: ChunkWindow | None = None
+        self.progress = Progress()
+        self._last_log = 0.0
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """The tables still to read, the current one first."""
+        return () if self.ctx is None else self.ctx.tables
+
+    def offset(self) -> dict[str, Any]:
+        """The context's offset keys (none when no snapshot runs), for every offset yielded meanwhile."""
+        return {} if self.ctx is None else self.ctx.to_offset()
+
+    def resume(self, offset: Mapping[str, Any] | None) -> None:
+        """Take up the snapshot a stored offset was in the middle of (an unreadable one is abandoned)."""
+        try:
+            ctx = SnapshotContext.from_offset(offset)
+        except ValueError as e:
+            log.warning("connector %s: the stored offset's incremental snapshot context is unreadable (%s); that "
+                        "snapshot is abandoned: send execute-snapshot again", self.connector, e)
+            ctx = None
+        self.ctx, self.window = ctx, None
+        if ctx is not None:
+            if ctx.started:
+                self.progress.begin(ctx.current, None, ctx.rows)
+            log.info("connector %s: resuming the incremental snapshot of %s (%d rows of %s emitted)", self.connector,
+                     ", ".join(ctx.tables), ctx.rows, ctx.current)
+
+    def abandon(self, reason: str) -> None:
+        """Give the whole snapshot up (the reader cannot run it); a new execute-snapshot starts over."""
+        if self.ctx is not None:
+            log.warning("connector %s: incremental snapshot of %s abandoned: %s", self.connector,
+                        ", ".join(self.ctx.tables), reason)
+        self.ctx, self.window = None, None
+
+    # -- signals
+
+    def on_signals(self, signals: Signals, captured: Callable[[], Sequence[str]]) -> None:
+        """Act on the signals a transaction committed, in order; an invalid one is logged and skipped.
+        `captured` lists the tables the connector captures (``schema.table``), asked only when needed."""
+        for sig_id, sig_type, data in signals:
+            try:
+                sig = parse_signal(sig_id, sig_type, data)
+            except InvalidSignal as e:
+                log.warning("connector %s: %s; ignored", self.connector, e)
+                continue
+            if sig.type == EXECUTE:
+                self._queue(sig, captured())
+            else:
+                self._stop(sig)
+
+    def _queue(self, sig: Signal, captured: Sequence[str]) -> None:
+        tables, unmatched = select_tables(sig.collections, captured)
+        for p in unmatched:
+            log.warning("connector %s: signal %s: %r names no table this connector captures; skipped",
+                        self.connector, sig.id, p)
+        if not tables:
+            return
+        self.ctx = SnapshotContext(tuple(tables)) if self.ctx is None else self.ctx.add(tables)
+        for table in tables:
+            if table != self.ctx.current or not self.ctx.started:
+                self.progress.begin(table, None)
+        log.info("connector %s: signal %s: incremental snapshot of %s queued", self.connector, sig.id,
+                 ", ".join(tables))
+
+    def _stop(self, sig: Signal) -> None:
+        ctx = self.ctx
+        if ctx is None:
+            log.info("connector %s: signal %s: no incremental snapshot is running; nothing to stop", self.connector,
+                     sig.id)
+            return
+        tables = select_tables(sig.collections, ctx.tables)[0] if sig.collections else list(ctx.tables)
+        if ctx.current in tables:
+            self.window = None   # its high watermark is ignored
+        self.ctx = ctx.remove(tables)
+        log.info("connector %s: signal %s: incremental snapshot of %s stopped", self.connector, sig.id,
+                 ", ".join(tables) or "nothing")
+
+    # -- tables and chunks (the reader reports what it found)
+
+    def skip(self, reason: str) -> None:
+        """The current table cannot be read (`reason`, logged); on to the next one."""
+        assert self.ctx is not None
+        log.warning("connector %s: incremental snapshot of %s skipped: %s", self.connector, self.ctx.current, reason)
+        self._next_table()
+
+    def empty(self, estimate: int | None) -> None:
+        """The current table has no row: it is done."""
+        assert self.ctx is not None
+        log.info("connector %s: incremental snapshot of %s: the table is empty", self.connector, self.ctx.current)
+        self.progress.begin(self.ctx.current, estimate)
+        self.end_table()
+
+    def begin(self, max_key: Key, estimate: int | None) -> None:
+        """The current table's snapshot begins, up to its largest key now."""
+        assert self.ctx is not None
+        self.ctx = ctx = self.ctx.begin(max_key)
+        self.progress.begin(ctx.current, estimate)
+        log.info("connector %s: incremental snapshot of %s started (about %d rows, chunks of %d)", self.connector,
+                 ctx.current, estimate or 0, self.chunk_size)
+
+    def on_watermark(self, kind: str, chunk_id: str) -> ChunkWindow | None:
+        """A watermark in the stream: the low one starts the window's DBLog half; the high one closes the
+        window and returns it (its rows are then emitted, and `emitted` called). Others are ignored: an
+        earlier run's, or a stopped or abandoned chunk's."""
+        w = self.window
+        if w is None or chunk_id != w.id:
+            return None
+        if kind == "low":
+            w.low_seen = True
+            return None
+        self.window = None
+        return w
+
+    def emitted(self, w: ChunkWindow, rows: int) -> None:
+        """A closed window's `rows` reached the output: the context moves past the chunk."""
+        assert self.ctx is not None
+        self.ctx = self.ctx.advance(w.last_key, rows)
+        self.progress.add(w.table, rows)
+        now = time.monotonic()
+        if w.final:
+            self.end_table()
+        elif now - self._last_log >= 10:
+            self._last_log = now
+            done, estimate = self.progress.tables.get(w.table, (0, None))
+            log.info("connector %s: incremental snapshot of %s: %d rows (of about %s)", self.connector, w.table,
+                     done, estimate if estimate is not None else "?")
+
+    def end_table(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        log.info("connector %s: incremental snapshot of %s finished: %d rows in %d chunks", self.connector,
+                 ctx.current, ctx.rows, ctx.chunks)
+        self._next_table()
+
+    def _next_table(self) -> None:
+        assert self.ctx is not None
+        self.ctx, self.window = self.ctx.next_table(), None
+        if self.ctx is None:
+            log.info("connector %s: incremental snapshot complete", self.connector)

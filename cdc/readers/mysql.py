@@ -29,9 +29,17 @@ offset it leads to, so rows are always read with the definition they were writte
 statement that cannot be parsed stops capture of the tables it touches (reported, and kept in the
 history so it survives restarts); other tables go on.
 
+Incremental snapshots (with `signal.data.collection`; see `mysqlsnapshot.BinlogIncremental` and
+`cdc.readers.incremental`): the stream thread decodes the signal table's rows whether or not it is
+captured (journaling them only if it is), acts on signals at their transaction's XID, and between
+transactions reads chunks bounded by watermark rows it inserts into the signal table itself. The
+snapshot's context rides in the offset of every unit yielded meanwhile, so `open` resumes it after a
+crash, and `--stop-at-end` waits for it to finish.
+
 Failure story: connection loss and server restarts raise `Transient` (the runner reconnects from the
-journal's offset); a server without ROW binlogs, a purged start position without `when_needed`, and a
-row that cannot be decoded raise `SourceError`/`Permanent` naming the table, column and position.
+journal's offset); a server without ROW binlogs, a purged start position without `when_needed`, a
+missing signal table, and a row that cannot be decoded raise `SourceError`/`Permanent` naming the
+table, column and position; a malformed signal is logged and skipped.
 Passwords never reach a message.
 """
 
@@ -46,13 +54,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 import pymysql
 
 from cdc.config import BinlogSourceConfig
 from cdc.errors import SourceError, Transient, classify
+from cdc.readers import incremental as inc
 from cdc.readers.base import CommittedTx, SchemaChange
 from cdc.readers.binlogrows import (
     BinlogColumn,
@@ -67,6 +76,9 @@ from cdc.readers.mysqlevents import EnvelopeMaker, Origin
 from cdc.readers.mysqlschema import TableSchema
 from cdc.readers.spill import SpillBuffer
 from cdc.types import ChangeEvent, SourceOffset
+
+if TYPE_CHECKING:   # mysqlsnapshot loads the DDL parser: imported when first needed
+    from cdc.readers.mysqlsnapshot import BinlogIncremental
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +129,8 @@ class _TableReader:
     schema: TableSchema
     topic: str
     decoder: RowDecoder
+    captured: bool = True    # False: the signal table, read for its signals only
+    signal: bool = False     # the signal table (signal.data.collection)
 
 
 @dataclass(slots=True)
@@ -202,7 +216,8 @@ class BinlogStreamer:
 
     def __init__(self, cfg: BinlogSourceConfig, state: StreamState, server_id: int,
                  spill_dir: Any, end: BinlogPosition | None, flavor: str,
-                 fetch_schema: Callable[[str, str], TableSchema | None]) -> None:
+                 fetch_schema: Callable[[str, str], TableSchema | None],
+                 incremental: BinlogIncremental | None = None) -> None:
         self.cfg = cfg
         self.state = state
         self.server_id = server_id
@@ -215,6 +230,7 @@ class BinlogStreamer:
         self._tables: dict[int, _TableReader | None] = {}
         self._warned: set[tuple[str, str]] = set()
         self._out: _Handoff | None = None
+        self.incremental = incremental
 
     def _stream(self, resume_gtid: bool) -> Any:
         from pymysqlreplication import BinLogStreamReader
@@ -251,6 +267,8 @@ class BinlogStreamer:
                 self._loop(stream, out)
             finally:
                 stream.close()
+                if self.incremental is not None:
+                    self.incremental.close()
         except BaseException as e:
             out.put(e)
             return
@@ -271,6 +289,7 @@ class BinlogStreamer:
         filter_dml = cfg.gtid_source_filter_dml_events and bool(
             cfg.gtid_source_includes or cfg.gtid_source_excludes)
         skip_dml = False
+        incr = self.incremental
 
         def flush() -> bool:
             nonlocal batch, batch_events
@@ -284,10 +303,20 @@ class BinlogStreamer:
             nonlocal batch_events
             self._end_tx(stream, tx_gtid)
             count = 0 if buf is None else buf.count
-            batch.append(_unit(st.offset(ts_sec), buf, count, list(tx_schemas)))
+            closed = incr.commit() if incr is not None else None   # its signals count in its own offset
+            batch.append(_unit(self._offset(ts_sec), buf, count, list(tx_schemas)))
             batch_events += count
             tx_schemas.clear()
+            between(closed)
             return self._after_commit(stream, batch_events, flush)
+
+        def between(closed: inc.ChunkWindow | None) -> None:
+            """No transaction open: an incremental snapshot may emit a chunk and open the next one."""
+            nonlocal batch_events
+            if incr is not None and (closed is not None or incr.active):
+                units = incr.between(st.offset(ts_sec), closed)
+                batch.extend(units)
+                batch_events += sum(u.count for u in units)
 
         for ev in stream:
             if out.stop.is_set():
@@ -324,6 +353,8 @@ class BinlogStreamer:
                 if q != "COMMIT":    # COMMIT ends a non-transactional engine's group
                     db = ev.schema.decode() if isinstance(ev.schema, bytes) else str(ev.schema or "")
                     tx_schemas.extend(self._ddl(q, db))
+                    if incr is not None:
+                        incr.on_ddl()
                     if tx is not None:
                         continue
                 # a COMMIT, or a DDL statement outside a transaction: a unit of its own
@@ -339,22 +370,38 @@ class BinlogStreamer:
                 st.position = BinlogPosition(ev.next_binlog, ev.position)
                 self._tables.clear()
             elif name == "HeartbeatLogEvent":
+                if tx is None:
+                    between(None)
                 at_end = self._at_end(stream)
                 if tx is None and (batch or at_end) and (not flush() or at_end):
                     return
         flush()
 
+    def _offset(self, ts_sec: int) -> SourceOffset:
+        """The stream's offset here, with a running incremental snapshot's context."""
+        offset = self.state.offset(ts_sec)
+        return offset if self.incremental is None else self.incremental.offset(offset)
+
     def _rows(self, ev: Any, op: str, tx: SpillBuffer, gtid: str | None, thread: int | None, now_ms: int) -> None:
         """Decode one rows event into the open transaction's buffer (the hot path: row images and keys
-        straight to JSON in C, envelopes around them, plain records; no dict or ChangeEvent per row)."""
-        if self.cfg.skipped(op):
+        straight to JSON in C, envelopes around them, plain records; no dict or ChangeEvent per row).
+        The signal table's inserts and the keys changed in an incremental snapshot's open chunk go to
+        `self.incremental` (keys even of skipped operations: the chunk must not overtake them)."""
+        incr = self.incremental
+        skipped = self.cfg.skipped(op)
+        if skipped and incr is None:
             return
         reader = self._table_reader(ev)
         if reader is None:
             return
         data, start, end = event_span(ev)
-        pos = ev.packet.log_pos - ev.packet.event_size
         schema = reader.schema
+        if reader.signal and op == "c" and incr is not None:
+            incr.on_signal_rows(reader.decoder.write_rows(data, start, end, ev.columns_present_bitmap))
+        chunk = incr is not None and incr.chunk_table is not None and incr.chunk_table == (schema.db, schema.table)
+        if not reader.captured or (skipped and not chunk):
+            return
+        pos = ev.packet.log_pos - ev.packet.event_size
         origin = Origin(schema.db, schema.table, reader.topic, ev.timestamp, ev.packet.server_id, gtid,
                         self.state.position.file, pos, thread)
         dec = reader.decoder
@@ -368,13 +415,23 @@ class BinlogStreamer:
         except ValueError as e:
             raise SourceError(f"connector '{self.cfg.name}': cannot decode a row of {schema.db}.{schema.table} "
                               f"at {self.state.position.file}:{pos}: {e}") from e
+        if chunk:
+            assert incr is not None
+            touched = incr.touched
+            if op == "u":
+                for _, _, old, new in cast("list[JsonPair]", rows):
+                    touched.extend(k for k in (old, new) if k is not None)
+            else:
+                touched.extend(k for _, k in cast("list[JsonRow]", rows) if k is not None)
+            if skipped:
+                return
         append = tx.append
         for topic, key, value in self.envelopes.events_json(origin, op, rows, now_ms):
             append((0, topic, key, value))
 
     def _at_end(self, stream: Any) -> bool:
-        if self.end is None:
-            return False
+        if self.end is None or (self.incremental is not None and self.incremental.active):
+            return False   # --stop-at-end lets a running incremental snapshot finish
         pos = BinlogPosition(stream.log_file, stream.log_pos)
         return position_reached(pos, self.end)
 
@@ -455,11 +512,13 @@ class BinlogStreamer:
 
     def _build_reader(self, db: str, table: str, columns: tuple[BinlogColumn, ...]) -> _TableReader | None:
         cfg = self.cfg
-        if not cfg.table_included(db, table):
+        key = (db, table)
+        captured = cfg.table_included(db, table)
+        signal = self.incremental is not None and key == cfg.signal_table
+        if not captured and not signal:
             return None
         st = self.state
-        key = (db, table)
-        if key in st.stopped:
+        if captured and key in st.stopped:
             if key not in self._warned:
                 self._warned.add(key)
                 log.error("connector %s: skipping changes of %s.%s: %s", cfg.name, db, table, st.stopped[key])
@@ -472,16 +531,17 @@ class BinlogStreamer:
             if schema is None:
                 raise SourceError(f"connector '{cfg.name}': no definition known for {db}.{table} and the "
                                   "table no longer exists; take a new snapshot (snapshot.mode=always)")
-            log.warning("connector %s: %s.%s was not in the schema history; using its current definition",
-                        cfg.name, db, table)
+            if captured:   # an uncaptured signal table is never in the history
+                log.warning("connector %s: %s.%s was not in the schema history; using its current definition",
+                            cfg.name, db, table)
             st.schemas[key] = schema
-        included = [cfg.column_included(db, table, c.name) for c in schema.columns]
-        pk = [c for c in schema.primary_key if cfg.column_included(db, table, c)]
+        included = [not captured or cfg.column_included(db, table, c.name) for c in schema.columns]
+        pk = [c for c in schema.primary_key if not captured or cfg.column_included(db, table, c)]
         try:
             decoder = RowDecoder(schema, columns, self.modes, included, key=pk)
         except ValueError as e:
             raise SourceError(f"connector '{cfg.name}': {e}") from e
-        return _TableReader(schema, f"{cfg.topic_prefix}.{db}.{table}", decoder)
+        return _TableReader(schema, f"{cfg.topic_prefix}.{db}.{table}", decoder, captured, signal)
 
 
 def _unit(offset: SourceOffset, buf: SpillBuffer | None, count: int, schemas: list[SchemaChange]) -> CommittedTx:
@@ -515,6 +575,40 @@ class BinlogReader:
         self._flavor = "mysql"
         self._handoff: _Handoff | None = None
         self._thread: threading.Thread | None = None
+        self._incr = inc.IncrementalState(cfg.name, cfg.incremental_snapshot_chunk_size)
+
+    # ------------------------------------------------------------------ incremental snapshots
+
+    def incremental_progress(self) -> dict[str, tuple[int, int | None]]:
+        """Per table of the incremental snapshots this reader ran or runs: (rows emitted so far, the
+        server's estimate of its rows or None when unknown), as PostgresReader reports them."""
+        return self._incr.progress.snapshot()
+
+    @property
+    def incremental_pending(self) -> tuple[str, ...]:
+        """The tables the running incremental snapshot still has to read, the current one first."""
+        return self._incr.pending
+
+    def _check_signal_table(self, cur: Any) -> None:
+        """With signal.data.collection set, the signal table must exist (signals and watermarks are its
+        rows). MySQL must commit in binlog order for the chunks' reads to be ordered (see mysqlsnapshot)."""
+        cfg, sig = self.cfg, self.cfg.signal_table
+        if sig is None:
+            if self._incr.ctx is not None:
+                self._incr.abandon("signal.data.collection is no longer set")
+            return
+        cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", sig)
+        row = cur.fetchone()
+        if not row or not row[0]:
+            name = cfg.signal_data_collection
+            raise SourceError(f"connector '{cfg.name}': the signal table {name} (signal.data.collection) does not "
+                              f"exist; create it: {inc.SIGNAL_TABLE_DDL.format(table=name)}")
+        if self._flavor == "mysql":
+            cur.execute("SELECT @@GLOBAL.binlog_order_commits")
+            order = cur.fetchone()
+            if order is not None and str(order[0]) in ("0", "OFF"):
+                log.warning("connector %s: binlog_order_commits is OFF: an incremental snapshot chunk may then "
+                            "miss a change committed just before it and emit an older row; set it ON", cfg.name)
 
     # ------------------------------------------------------------------ opening
 
@@ -530,6 +624,7 @@ class BinlogReader:
     def _open(self, offset: SourceOffset | None) -> None:
         cfg = self.cfg
         self._offset = offset
+        self._incr.resume(offset)
         with self._connect() as conn, conn.cursor() as cur:
             cur.execute("SELECT @@version, @@log_bin, @@binlog_format, @@binlog_row_image")
             row = cur.fetchone()
@@ -555,6 +650,7 @@ class BinlogReader:
             self.end = current
             cur.execute("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA")
             charsets = {str(d): str(c) for d, c in cur.fetchall()}
+            self._check_signal_table(cur)
 
             schemas, stopped = load_history(self._history())
             mode = cfg.snapshot_mode
@@ -654,10 +750,16 @@ class BinlogReader:
                 yield unit
         if not self._stream_after:
             return
-        if self.stop_at_end and self.end is not None and position_reached(st.position, self.end):
+        if (self.stop_at_end and self.end is not None and position_reached(st.position, self.end)
+                and self._incr.ctx is None):
             return
+        incr: BinlogIncremental | None = None
+        if self.cfg.signal_table is not None:
+            from cdc.readers.mysqlsnapshot import BinlogIncremental
+
+            incr = BinlogIncremental(self.cfg, self._flavor, self._incr, st, self.fetch_schema)
         streamer = BinlogStreamer(self.cfg, st, self.cfg.database_server_id, self.spill_dir,
-                                  self.end if self.stop_at_end else None, self._flavor, self.fetch_schema)
+                                  self.end if self.stop_at_end else None, self._flavor, self.fetch_schema, incr)
         resume_gtid = self._resume_gtid
         async for unit in self._in_thread(lambda h: streamer.run(h, resume_gtid)):
             yield unit

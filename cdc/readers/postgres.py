@@ -180,24 +180,22 @@ class PostgresReader:
         self.slot_health: SlotHealth | None = None
         self.end_lsn: int | None = None
         self.stop_at_end = False
-        # Incremental snapshots: the context (None: none running), the open chunk, its table's oid for the
-        # hot path's one comparison (-1: no chunk open), the signal table's oid and column positions.
-        self._incr: inc.SnapshotContext | None = None
+        # Incremental snapshots: the state (context, open chunk, progress), the table read now, the open
+        # chunk's table oid for the hot path's one comparison (-1: no chunk open), the signal table's oid
+        # and column positions.
+        self._incr = inc.IncrementalState(cfg.name, cfg.incremental_snapshot_chunk_size)
         self._incr_table: _IncrementalTable | None = None
-        self._window: inc.ChunkWindow | None = None
         self._chunk_rel = -1
         self._signal_oid = -1
         self._signal_cols: tuple[int, int, int] = (0, 1, 2)
-        self._progress = inc.Progress()
         self._tx_offset: SourceOffset = {}    # the last streamed transaction's offset (chunks reuse it)
-        self._last_progress_log = 0.0
 
     # ------------------------------------------------------------------ set-up
 
     async def open(self, offset: SourceOffset | None) -> None:
         cfg = self.cfg
         self._offset = offset
-        self._resume_incremental(offset)
+        self._incr.resume(offset)
         try:
             self._conn = await psycopg.AsyncConnection.connect(cfg.conninfo(), autocommit=True)
             await self._check_server()
@@ -523,6 +521,7 @@ class PostgresReader:
         self._tx_offset = ({k: stored[k] for k in ("lsn", "txId", "ts_usec") if k in stored}
                            if stored.get("lsn") == start else {"lsn": start})
         status_every = cfg.status_update_interval_ms / 1000
+        incr = self._incr
         open_tx: _OpenTx | None = None
         streams: dict[int, _OpenTx] = {}
         in_stream: _OpenTx | None = None
@@ -572,8 +571,8 @@ class PostgresReader:
                     if msg.end_lsn <= start:    # journaled before a restart: the server sends it again
                         done.buffer.close()
                         continue
-                    if self._window is not None and done.touched:
-                        self._window.on_commit(done.xid, done.touched)
+                    if done.touched and incr.window is not None:
+                        incr.window.on_commit(done.xid, done.touched)
                     if done.signals:   # acted on at commit, so that this transaction's offset holds the result
                         await self._on_signals(done.signals)
                     yield self._committed(done, msg.commit_lsn, msg.end_lsn)
@@ -597,7 +596,7 @@ class PostgresReader:
                     if target is not None:
                         self._on_truncate(msg, frame.wal_start, target)
                 elif (isinstance(msg, po.LogicalMessage) and msg.prefix == inc.WATERMARK_PREFIX
-                      and self._window is not None):
+                      and incr.window is not None):
                     chunk = self._on_watermark(msg)
                     if chunk is not None:
                         yield chunk
@@ -607,7 +606,7 @@ class PostgresReader:
             now = time.monotonic()
             if open_tx is None and not streams:
                 # Between transactions: the next chunk's read may start (its changes come after it).
-                if self._incr is not None and self._window is None:
+                if incr.ctx is not None and incr.window is None:
                     async for tx in self._open_chunk():
                         yield tx
                 await self._heartbeat(now)
@@ -615,7 +614,7 @@ class PostgresReader:
                     self._flushed > self._reported and now - self._last_status >= 0.2):
                 await self._send_status(reply=not batch)
             if (self.stop_at_end and self.end_lsn is not None and open_tx is None and not streams
-                    and self._flushed >= self.end_lsn and self._incr is None):
+                    and self._flushed >= self.end_lsn and incr.ctx is None):
                 await self._send_status()
                 return
 
@@ -658,26 +657,12 @@ class PostgresReader:
         """Per table of the incremental snapshots this reader ran or runs: (rows emitted so far, the
         planner's estimate of its rows or None when unknown). A table snapshotted again restarts at 0;
         after a restart a resumed table continues from the rows its stored offset counted."""
-        return self._progress.snapshot()
+        return self._incr.progress.snapshot()
 
     @property
     def incremental_pending(self) -> tuple[str, ...]:
         """The tables the running incremental snapshot still has to read, the current one first."""
-        return () if self._incr is None else self._incr.tables
-
-    def _resume_incremental(self, offset: SourceOffset | None) -> None:
-        try:
-            ctx = inc.SnapshotContext.from_offset(offset)
-        except ValueError as e:
-            log.warning("connector %s: the stored offset's incremental snapshot context is unreadable (%s); that "
-                        "snapshot is abandoned: send execute-snapshot again", self.cfg.name, e)
-            ctx = None
-        self._incr = ctx
-        if ctx is not None:
-            if ctx.started:
-                self._progress.begin(ctx.current, None, ctx.rows)
-            log.info("connector %s: resuming the incremental snapshot of %s (%d rows of %s emitted)", self.cfg.name,
-                     ", ".join(ctx.tables), ctx.rows, ctx.current)
+        return self._incr.pending
 
     def _on_signal_row(self, raw: memoryview | bytes, in_stream: bool, tx: _OpenTx) -> None:
         """A row change of the signal table: an insert is a signal, acted on when `tx` commits. The row
@@ -694,110 +679,72 @@ class PostgresReader:
         values = [v if isinstance(v, str) else None for v in (new[i], new[t], new[d])]
         tx.signals.append((values[0] or "", values[1] or "", values[2]))
 
-    async def _on_signals(self, signals: Sequence[tuple[str, str, str | None]]) -> None:
-        """Act on the signals a transaction committed, in order; an invalid one is logged and skipped."""
-        for sig_id, sig_type, data in signals:
+    async def _on_signals(self, signals: inc.Signals) -> None:
+        """Act on the signals a transaction committed; the captured tables are listed first (once) when
+        one of them may be an execute-snapshot."""
+        captured: list[str] = []
+        if any(sig_type == inc.EXECUTE for _, sig_type, _ in signals):
+            assert self._conn is not None
             try:
-                sig = inc.parse_signal(sig_id, sig_type, data)
-            except inc.InvalidSignal as e:
-                log.warning("connector %s: %s; ignored", self.cfg.name, e)
-                continue
-            try:
-                if sig.type == inc.EXECUTE:
-                    await self._queue_incremental(sig)
-                else:
-                    self._stop_incremental(sig)
+                captured = [f"{s}.{t}" for _, s, t, _ in await self._user_tables(self._conn)]
             except psycopg.Error as e:
                 raise classify(e) from e
+        self._incr.on_signals(signals, lambda: captured)
+        self._track()
 
-    async def _queue_incremental(self, sig: inc.Signal) -> None:
-        assert self._conn is not None
-        name = self.cfg.name
-        captured = [f"{s}.{t}" for _, s, t, _ in await self._user_tables(self._conn)]
-        tables, unmatched = inc.select_tables(sig.collections, captured)
-        for p in unmatched:
-            log.warning("connector %s: signal %s: %r names no table this connector captures; skipped", name,
-                        sig.id, p)
-        if not tables:
-            return
-        self._incr = inc.SnapshotContext(tuple(tables)) if self._incr is None else self._incr.add(tables)
-        for table in tables:
-            if table != self._incr.current or not self._incr.started:
-                self._progress.begin(table, None)
-        log.info("connector %s: signal %s: incremental snapshot of %s queued", name, sig.id, ", ".join(tables))
-
-    def _stop_incremental(self, sig: inc.Signal) -> None:
-        name, ctx = self.cfg.name, self._incr
-        if ctx is None:
-            log.info("connector %s: signal %s: no incremental snapshot is running; nothing to stop", name, sig.id)
-            return
-        tables = inc.select_tables(sig.collections, ctx.tables)[0] if sig.collections else list(ctx.tables)
-        if ctx.current in tables:
-            self._window, self._chunk_rel, self._incr_table = None, -1, None   # its high watermark is ignored
-        self._incr = ctx.remove(tables)
-        log.info("connector %s: signal %s: incremental snapshot of %s stopped", name, sig.id,
-                 ", ".join(tables) or "nothing")
+    def _track(self) -> None:
+        """The hot path's test follows the window: the open chunk's table oid, -1 while none is open."""
+        t = self._incr_table
+        self._chunk_rel = t.snap.oid if self._incr.window is not None and t is not None else -1
 
     def _context_tx(self) -> CommittedTx:
         """An empty unit that stores the incremental context as it now is (a table skipped or ended)."""
-        offset = dict(self._tx_offset)
-        if self._incr is not None:
-            offset.update(self._incr.to_offset())
-        return CommittedTx(offset, None, 0, lambda: iter(()))
+        return CommittedTx({**self._tx_offset, **self._incr.offset()}, None, 0, lambda: iter(()))
 
     async def _open_chunk(self) -> AsyncIterator[CommittedTx]:
         """Read the next chunk between a low and a high watermark; the window then waits for the stream
         to reach the high one. A table that ends or cannot be read moves the context on (an empty unit
         records that) until a chunk is open or nothing is left."""
-        name = self.cfg.name
+        st = self._incr
         try:
-            while self._incr is not None and self._window is None:
-                ctx = self._incr
+            while st.ctx is not None and st.window is None:
+                ctx = st.ctx
                 t = self._incr_table
-                if t is None or t.snap.name != ctx.current:
-                    t = self._incr_table = await self._incremental_table(ctx.current)
-                    if t is None:
-                        self._next_table()
+                if t is None or t.snap.name != ctx.current or not ctx.started:
+                    found = await self._incremental_table(ctx.current)
+                    if isinstance(found, str):
+                        st.skip(found)
                         yield self._context_tx()
                         continue
+                    t = self._incr_table = found
                     if ctx.started:   # resumed from a stored offset
-                        self._progress.begin(ctx.current, t.estimate, ctx.rows)
+                        st.progress.begin(ctx.current, t.estimate, ctx.rows)
                 if not ctx.started:
                     top = await self._max_key(t)
                     if top is None:
-                        log.info("connector %s: incremental snapshot of %s: the table is empty", name, ctx.current)
-                        self._progress.begin(ctx.current, t.estimate)
-                        self._end_table()
+                        st.empty(t.estimate)
                         yield self._context_tx()
                         continue
-                    self._incr = ctx = ctx.begin(top)
-                    self._progress.begin(ctx.current, t.estimate)
-                    log.info("connector %s: incremental snapshot of %s started (about %d rows, chunks of %d)", name,
-                             ctx.current, t.estimate, self.cfg.incremental_snapshot_chunk_size)
-                if not await self._read_chunk(t, ctx):
-                    self._end_table()
+                    st.begin(top, t.estimate)
+                if not await self._read_chunk(t):
+                    st.end_table()
                     yield self._context_tx()
         except psycopg.Error as e:
             raise classify(e) from e
 
-    async def _incremental_table(self, name: str) -> _IncrementalTable | None:
-        """The captured table `name` with what its chunks need; None (with a warning) if it cannot be read."""
+    async def _incremental_table(self, name: str) -> _IncrementalTable | str:
+        """The captured table `name` with what its chunks need, or why it cannot be read."""
         assert self._conn is not None
-        cfg = self.cfg
         found = [(o, s, t, n) for o, s, t, n in await self._user_tables(self._conn) if f"{s}.{t}" == name]
         if not found:
-            log.warning("connector %s: incremental snapshot of %s skipped: the table is gone or no longer "
-                        "captured", cfg.name, name)
-            return None
+            return "the table is gone or no longer captured"
         oid, schema, table, estimate = found[0]
         snap = await self._snapshot_table(self._conn, oid, schema, table)
         pk = await self._primary_key(oid)
         if not pk or snap.state.pk != pk:
-            log.warning("connector %s: incremental snapshot of %s skipped: %s", cfg.name, name,
-                        "a column of its primary key is excluded (column.exclude.list)" if pk else
-                        "the table has no primary key, which chunks are read by (Debezium's message.key.columns "
-                        "is not supported)")
-            return None
+            return ("a column of its primary key is excluded (column.exclude.list)" if pk else
+                    "the table has no primary key, which chunks are read by (Debezium's message.key.columns "
+                    "is not supported)")
         names = [c[0] for c in snap.columns]
         return _IncrementalTable(snap, tuple(names.index(c) for c in pk), estimate)
 
@@ -828,11 +775,11 @@ class PostgresReader:
                                  (inc.WATERMARK_PREFIX, inc.watermark(kind, chunk_id)))
         return po.str_to_lsn(str(lsn))
 
-    async def _read_chunk(self, t: _IncrementalTable, ctx: inc.SnapshotContext) -> bool:
-        """Low watermark, the next chunk of `t` after `ctx.last_key` (up to its maximum key), high
+    async def _read_chunk(self, t: _IncrementalTable) -> bool:
+        """Low watermark, the next chunk of `t` after the context's last key (up to its maximum key), high
         watermark; opens the window and returns True, or False when no row is left."""
-        conn = self._conn
-        assert conn is not None and ctx.max_key is not None
+        conn, ctx = self._conn, self._incr.ctx
+        assert conn is not None and ctx is not None and ctx.max_key is not None
         size = self.cfg.incremental_snapshot_chunk_size
         chunk_id = uuid.uuid4().hex
         low = await self._write_watermark("low", chunk_id)
@@ -859,29 +806,24 @@ class PostgresReader:
         await self._write_watermark("high", chunk_id)
         xmax, in_progress = inc.parse_snapshot(snapshot)
         parts = self._read_parts(t.snap, rows, low, None)
-        self._window = inc.ChunkWindow(
+        self._incr.window = inc.ChunkWindow(
             chunk_id, ctx.current, {orjson.dumps(p[5]): p for p in parts}, tuple(rows[-1][i] for i in t.key_index),
             len(rows), len(rows) < size, xmax, in_progress)
-        self._chunk_rel = t.snap.oid
+        self._track()
         return True
 
     def _on_watermark(self, msg: po.LogicalMessage) -> CommittedTx | None:
         """A watermark in the stream: the low one opens the window's DBLog half, the high one closes it."""
-        w = self._window
         mark = inc.parse_watermark(msg.content)
-        if w is None or mark is None or mark[1] != w.id:
-            return None   # an earlier run's, or a stopped chunk's
-        if mark[0] == "low":
-            w.low_seen = True
-            return None
-        return self._emit_chunk(w)
+        w = None if mark is None else self._incr.on_watermark(*mark)
+        self._track()
+        return None if w is None else self._emit_chunk(w)
 
     def _emit_chunk(self, w: inc.ChunkWindow) -> CommittedTx:
         """The window's remaining rows as read events, in a unit of their own whose offset records the
         chunk as done (and the LSN of the last transaction handed over: nothing past it is claimed)."""
-        t, ctx = self._incr_table, self._incr
-        assert t is not None and ctx is not None
-        self._window, self._chunk_rel = None, -1
+        t = self._incr_table
+        assert t is not None and t.snap.name == w.table
         st = t.snap.state
         parts = [] if self.cfg.skipped("r") else list(w.rows.values())
         toast: list[tuple[str, bytes, str, str]] = []
@@ -890,37 +832,13 @@ class PostgresReader:
                 after = p[7]
                 assert isinstance(after, dict)
                 self._remember(st, after, toast)
-        self._incr = ctx.advance(w.last_key, len(parts))
-        self._progress.add(w.table, len(parts))
-        now = time.monotonic()
-        if w.final:
-            self._end_table()
-        elif now - self._last_progress_log >= 10:
-            self._last_progress_log = now
-            rows, estimate = self._progress.tables.get(w.table, (0, None))
-            log.info("connector %s: incremental snapshot of %s: %d rows (of about %s)", self.cfg.name, w.table,
-                     rows, estimate if estimate is not None else "?")
-        offset = dict(self._tx_offset)
-        if self._incr is not None:
-            offset.update(self._incr.to_offset())
+        self._incr.emitted(w, len(parts))
+        offset = {**self._tx_offset, **self._incr.offset()}
         now_us = time.time_ns() // 1000
         info = TxInfo(server_name=self.cfg.topic_prefix, db=self.cfg.database_dbname, xid=None,
                       commit_time_us=now_us, last_commit_lsn=None, snapshot="incremental",
                       tombstones=self.cfg.tombstones_on_delete)
         return CommittedTx(offset, None, len(parts), lambda: assemble(parts, info, now_us // 1000), toast)
-
-    def _end_table(self) -> None:
-        ctx = self._incr
-        assert ctx is not None
-        log.info("connector %s: incremental snapshot of %s finished: %d rows in %d chunks", self.cfg.name,
-                 ctx.current, ctx.rows, ctx.chunks)
-        self._next_table()
-
-    def _next_table(self) -> None:
-        assert self._incr is not None
-        self._incr, self._incr_table = self._incr.next_table(), None
-        if self._incr is None:
-            log.info("connector %s: incremental snapshot complete", self.cfg.name)
 
     async def _send_status(self, reply: bool = False) -> None:
         assert self._stream is not None
@@ -936,8 +854,8 @@ class PostgresReader:
         self._last_yielded = end_lsn
         buf = tx.buffer
         self._tx_offset = offset = {"lsn": end_lsn, "txId": tx.xid, "ts_usec": tx.commit_time_us}
-        if self._incr is not None:
-            offset = {**offset, **self._incr.to_offset()}
+        if self._incr.ctx is not None:
+            offset = {**offset, **self._incr.offset()}
 
         def events() -> Iterator[ChangeEvent]:
             return assemble(iter(buf), info, time.time_ns() // 1_000_000)

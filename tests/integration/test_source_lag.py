@@ -35,6 +35,7 @@ def test_postgres_lag_is_wal_not_confirmed_by_the_slot(pg_server: PgServer, pg_d
     assert before.lag_bytes is not None and after.lag_bytes is not None
     assert after.lag_bytes - before.lag_bytes > 2_000_000    # 20,000 rows of ~130 bytes, not confirmed
     assert after.wal_status == "reserved" and after.safe_wal_size is None   # no max_slot_wal_keep_size
+    assert after.retained_bytes is not None and after.retained_bytes >= after.lag_bytes
 
 
 def test_binlog_lag_is_bytes_after_the_stored_position(my_server: MariaDbServer, my_db: str) -> None:

@@ -10,6 +10,7 @@ from cdc.admin.state import History, Sample
 
 ALL_METRICS = (
     "cdc_source_lag_seconds", "cdc_source_lag_bytes", "cdc_slot_wal_status", "cdc_slot_safe_wal_size_bytes",
+    "cdc_slot_retained_wal_bytes",
     "cdc_source_events_total", "cdc_sink_journal_depth_events", "cdc_sink_request_seconds",
     "cdc_sink_retries_total", "cdc_sink_delivered_total", "cdc_sink_dead_letters", "cdc_sink_circuit_state",
     "cdc_sink_commit_to_ack_seconds",
@@ -65,8 +66,9 @@ def test_lag_gauges_and_unknown_values_drop_the_series() -> None:
 
 def test_slot_health_is_one_hot_over_wal_statuses() -> None:
     m = Metrics()
-    m.slot_health("erp", "reserved", 1 << 30)
+    m.slot_health("erp", "reserved", 1 << 30, 5 << 20)
     s = samples(m)
+    assert s[key("cdc_slot_retained_wal_bytes", connector="erp")] == 5 << 20
     assert s[key("cdc_slot_wal_status", connector="erp", status="reserved")] == 1
     for other in ("extended", "unreserved", "lost"):
         assert s[key("cdc_slot_wal_status", connector="erp", status=other)] == 0
@@ -76,6 +78,7 @@ def test_slot_health_is_one_hot_over_wal_statuses() -> None:
     assert s[key("cdc_slot_wal_status", connector="erp", status="unreserved")] == 1
     assert s[key("cdc_slot_wal_status", connector="erp", status="reserved")] == 0
     assert key("cdc_slot_safe_wal_size_bytes", connector="erp") not in s
+    assert key("cdc_slot_retained_wal_bytes", connector="erp") not in s
     m.slot_health("erp", None, None)
     assert not any(name == "cdc_slot_wal_status" for name, _ in samples(m))
 

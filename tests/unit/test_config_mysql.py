@@ -227,7 +227,6 @@ def test_unknown_property_suggests_the_closest(tmp_path: Path) -> None:
     ("table.ignore.builtin", "system databases are always ignored"),
     ("topic.naming.strategy", "topics are named <topic.prefix>.<database>.<table>"),
     ("transforms.unwrap.type", "single message transforms are not supported; use a mapping"),
-    ("incremental.snapshot.chunk.size", "incremental snapshots are not supported"),
     ("database.server.id.offset", "parallel snapshots are not supported"),
     ("column.mask.with.12.chars", ""),
     ("binlog.buffer.size", ""),
@@ -245,7 +244,6 @@ def test_recognised_but_unsupported_property_is_named_with_reason(tmp_path: Path
     ("include.query", "true", "false"),
     ("provide.transaction.metadata", "true", "false"),
     ("heartbeat.interval.ms", "5000", "0"),
-    ("signal.data.collection", "erp.signals", ""),
 ])
 def test_only_default_properties(tmp_path: Path, prop: str, value: str, default: str) -> None:
     problem = one_problem(tmp_path, my_config(**{prop: value}))
@@ -446,3 +444,35 @@ def test_the_example_mariadb_connector_file_is_valid(monkeypatch: pytest.MonkeyP
     (cfg,) = load_connectors([Path(__file__).resolve().parents[2] / "config" / "examples" / "erp-mariadb.json"])
     assert isinstance(cfg, MariaDbSourceConfig)
     assert cfg.table_included("erp", "ocusma") and not cfg.table_included("other", "ocusma")
+
+
+# --- incremental snapshots -------------------------------------------------------------------------
+
+
+@FLAVORS
+def test_signal_table_and_chunk_size(tmp_path: Path, cls: str) -> None:
+    cfg = load_my(tmp_path, cls, **{"signal.data.collection": "erp.debezium_signal",
+                                   "incremental.snapshot.chunk.size": "500"})
+    assert cfg.signal_table == ("erp", "debezium_signal") and cfg.incremental_snapshot_chunk_size == 500
+    default = load_my(tmp_path, cls)
+    assert default.signal_table is None and default.incremental_snapshot_chunk_size == 1024
+
+
+@pytest.mark.parametrize(("prop", "value", "tail"), [
+    ("signal.data.collection", "debezium_signal", "is not a database.table name (e.g. erp.debezium_signal)"),
+    ("signal.data.collection", "erp.x.signal", "is not a database.table name"),
+    ("incremental.snapshot.chunk.size", "0", "must be at least 1"),
+    ("incremental.snapshot.chunk.size", "many", "is not an integer"),
+])
+def test_incremental_snapshot_bad_values_name_the_property(tmp_path: Path, prop: str, value: str, tail: str) -> None:
+    problem = one_problem(tmp_path, my_config(**{prop: value}))
+    assert f"property '{prop}' = " in problem and tail in problem, problem
+
+
+@pytest.mark.parametrize(("prop", "reason"), [
+    ("incremental.snapshot.watermarking.strategy", "insert_insert"),
+    ("incremental.snapshot.allow.schema.changes", "must not change during its incremental snapshot"),
+])
+def test_other_incremental_snapshot_properties_are_refused(tmp_path: Path, prop: str, reason: str) -> None:
+    problem = one_problem(tmp_path, my_config(**{prop: "insert_delete"}))
+    assert f"property '{prop}' is not supported by this bridge: " in problem and reason in problem, problem

@@ -15,16 +15,23 @@ from cdc.readers.incremental import (
     ALL_KEYS,
     EXECUTE,
     STOP,
+    WINDOW_CLOSE,
+    WINDOW_OPEN,
     ChunkWindow,
+    IncrementalState,
     InvalidSignal,
     Progress,
     SnapshotContext,
     parse_signal,
     parse_snapshot,
     parse_watermark,
+    parse_window_signal,
     select_tables,
     watermark,
+    window_signal,
 )
+from cdc.readers.mysqlschema import ColumnDef
+from cdc.readers.mysqlsnapshot import key_condition, key_parameter, key_text
 
 # --- signals ---------------------------------------------------------------------------------------
 
@@ -134,6 +141,27 @@ def test_a_truncate_empties_the_chunk() -> None:
     assert not w.rows
 
 
+def test_watermark_rows_of_the_signal_table_round_trip_and_signals_are_not_ones() -> None:
+    assert window_signal("low", "c1") == ("c1-open", WINDOW_OPEN)
+    assert window_signal("high", "c1") == ("c1-close", WINDOW_CLOSE)
+    assert parse_window_signal(*window_signal("low", "c1")) == ("low", "c1")
+    assert parse_window_signal(*window_signal("high", "ab-cd")) == ("high", "ab-cd")
+    for sig_id, sig_type in (("c1-close", WINDOW_OPEN), ("-open", WINDOW_OPEN), ("c1-open", EXECUTE),
+                             ("sig-1", "snapshot-window-closed"), ("", "")):
+        assert parse_window_signal(sig_id, sig_type) is None
+
+
+def test_without_a_read_snapshot_only_changes_after_the_low_watermark_remove_keys() -> None:
+    # MySQL/MariaDB commit in binlog order: the read saw every transaction before its open row
+    rows: dict[bytes, Any] = {b'{"id":%d}' % i: {"id": i} for i in range(1, 4)}
+    w = ChunkWindow("c1", "erp.t", rows, ("3",), 3, True)
+    assert w.visible(0) and w.visible(123456)
+    assert w.on_commit(0, [b'{"id":1}', ALL_KEYS]) == 0
+    w.low_seen = True
+    assert w.on_commit(0, [b'{"id":1}', b'{"id":9}']) == 1
+    assert list(w.rows) == [b'{"id":2}', b'{"id":3}']
+
+
 # --- the resumable context -------------------------------------------------------------------------
 
 
@@ -185,6 +213,77 @@ def test_progress_per_table() -> None:
     assert p.snapshot()["public.a"] == (20, 4000)
 
 
+# --- the running snapshot --------------------------------------------------------------------------
+
+
+def captured() -> list[str]:
+    return ["erp.a", "erp.b", "erp.nokey"]
+
+
+def test_state_queues_reads_chunks_and_ends_table_by_table() -> None:
+    st = IncrementalState("c", 2)
+    st.on_signals([("s1", EXECUTE, '{"data-collections": ["erp[.][ab]", "erp.none"]}'),
+                   ("bad", "log", None)], captured)
+    assert st.pending == ("erp.a", "erp.b") and st.offset()["incremental_snapshot_collections"] == ["erp.a", "erp.b"]
+    st.begin(("3",), 3)
+    st.window = ChunkWindow("k1", "erp.a", {b"1": 1, b"2": 2}, ("2",), 2, False)
+    assert st.on_watermark("low", "other") is None and not st.window.low_seen   # an earlier run's
+    assert st.on_watermark("low", "k1") is None and st.window.low_seen
+    closed = st.on_watermark("high", "k1")
+    assert closed is not None and st.window is None
+    st.emitted(closed, 2)
+    assert st.ctx == SnapshotContext(("erp.a", "erp.b"), ("2",), ("3",), 2, 1)
+    st.window = ChunkWindow("k2", "erp.a", {b"3": 3}, ("3",), 1, True)
+    closed = st.on_watermark("high", "k2")
+    assert closed is not None
+    st.emitted(closed, 1)
+    assert st.pending == ("erp.b",) and not st.ctx.started
+    st.empty(0)
+    assert st.ctx is None and st.offset() == {}
+    assert st.progress.snapshot() == {"erp.a": (3, 3), "erp.b": (0, None)}
+
+
+def test_state_stop_skip_resume_and_abandon() -> None:
+    st = IncrementalState("c", 10)
+    st.on_signals([("s1", EXECUTE, '{"data-collections": ["erp.a", "erp.b", "erp.nokey"]}')], captured)
+    st.skip("no primary key")
+    assert st.pending == ("erp.b", "erp.nokey")
+    st.begin(("9",), None)
+    st.window = ChunkWindow("k", "erp.b", {}, ("1",), 1, False)
+    st.on_signals([("s2", STOP, '{"data-collections": ["erp.b"]}')], captured)
+    assert st.window is None and st.pending == ("erp.nokey",)
+    st.on_signals([("s3", STOP, None)], captured)
+    assert st.ctx is None
+    stored = SnapshotContext(("erp.a",)).begin(("9",)).advance(("4",), 4).to_offset()
+    again = IncrementalState("c", 10)
+    again.resume({"file": "b.000001", "pos": 4, **stored})
+    assert again.ctx is not None and again.ctx.last_key == ("4",) and again.progress.snapshot() == {"erp.a": (4, None)}
+    again.abandon("signal.data.collection is no longer set")
+    assert again.ctx is None
+    again.resume({"incremental_snapshot_collections": "erp.a"})   # unreadable: abandoned, not fatal
+    assert again.ctx is None
+
+
+# --- the MySQL/MariaDB chunk query -----------------------------------------------------------------
+
+
+def test_key_conditions_compare_composite_keys_in_key_order() -> None:
+    assert key_condition(["`id`"], ">", [5]) == ("((`id` > %s))", [5])
+    where, params = key_condition(["`a`", "`b`", "`c`"], "<=", [1, "x", 2])
+    assert where == "((`a` < %s) OR (`a` = %s AND `b` < %s) OR (`a` = %s AND `b` = %s AND `c` <= %s))"
+    assert params == [1, 1, "x", 1, "x", 2]
+
+
+def test_key_values_are_stored_as_text_and_queried_as_the_column_type() -> None:
+    from decimal import Decimal
+
+    assert key_text(b"\x00\xff") == "00ff" and key_text("a b") == "a b" and key_text(7) == "7"
+    assert key_parameter(ColumnDef("id", "bigint", unsigned=True), "18446744073709551615") == 2**64 - 1
+    assert key_parameter(ColumnDef("d", "decimal", 10, 2), "1.50") == Decimal("1.50")
+    assert key_parameter(ColumnDef("b", "varbinary", 8), "00ff") == b"\x00\xff"
+    assert key_parameter(ColumnDef("s", "varchar", 8), "00ff") == "00ff"
+
+
 # --- configuration ---------------------------------------------------------------------------------
 
 
@@ -226,11 +325,12 @@ def test_postgres_problems_name_the_property(tmp_path: Path, prop: str, value: s
     assert f"property '{prop}'" in problem and message in problem, problem
 
 
-@pytest.mark.parametrize("prop", ["signal.data.collection", "incremental.snapshot.chunk.size"])
-def test_mysql_refuses_them_for_now(tmp_path: Path, prop: str) -> None:
+def test_mysql_takes_the_signal_table_and_the_chunk_size(tmp_path: Path) -> None:
     config = {"connector.class": "io.debezium.connector.mysql.MySqlConnector", "database.hostname": "h",
-              "database.user": "u", "database.server.id": "5", "topic.prefix": "erp", prop: "10"}
-    [problem] = problems(tmp_path, config)
-    assert f"property '{prop}'" in problem and "not supported for MySQL/MariaDB sources yet" in problem, problem
-    config.pop(prop)
-    assert isinstance(load(tmp_path, config)[0], BinlogSourceConfig)
+              "database.user": "u", "database.server.id": "5", "topic.prefix": "erp"}
+    [cfg] = load(tmp_path, {**config, "signal.data.collection": "erp.debezium_signal",
+                            "incremental.snapshot.chunk.size": "10"})
+    assert isinstance(cfg, BinlogSourceConfig)
+    assert cfg.signal_table == ("erp", "debezium_signal") and cfg.incremental_snapshot_chunk_size == 10
+    [problem] = problems(tmp_path, {**config, "incremental.snapshot.watermarking.strategy": "insert_delete"})
+    assert "property 'incremental.snapshot.watermarking.strategy'" in problem and "insert_insert" in problem
