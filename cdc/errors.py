@@ -13,6 +13,7 @@ Messages never contain secrets: config values are masked before they reach an er
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 
 
@@ -71,8 +72,15 @@ def classify(exc: BaseException) -> CdcError:
         return mysql
     import psycopg  # local: keep this module importable without the driver's import cost
 
-    if isinstance(exc, psycopg.OperationalError | ConnectionError | TimeoutError | OSError):
-        err: CdcError = Transient(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        # The data dir's disk (journal, spill files) is full: capture waits for room, losing nothing.
+        where = f" ({exc.filename})" if exc.filename else ""
+        err: CdcError = Transient(f"no space left on the disk holding the data dir{where}: nothing after the last "
+                                  "durable transaction is confirmed to the source; free space on that disk, or lower "
+                                  "journal.retention.ms / journal.retention.bytes; capture resumes by itself once "
+                                  "there is room")
+    elif isinstance(exc, psycopg.OperationalError | ConnectionError | TimeoutError | OSError):
+        err = Transient(f"{type(exc).__name__}: {exc}")
     elif isinstance(exc, psycopg.errors.InsufficientPrivilege | psycopg.errors.UndefinedObject
                     | psycopg.errors.UndefinedTable | psycopg.errors.ObjectNotInPrerequisiteState):
         err = SourceError(f"{type(exc).__name__}: {exc}")

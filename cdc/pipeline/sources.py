@@ -5,8 +5,10 @@ Role: `supervise_source` is the task the `Supervisor` runs for each source conne
 reader (PostgreSQL or MySQL/MariaDB, imported when used: a process loads only its sources' drivers)
 from the journal's stored offset and runs `run_capture` until the reader ends.
 
-Failure story: a `Transient` failure (server restart, network) reopens the reader after an exponential
-backoff, at most `errors.max.retries` times in a row (-1 = no limit, as Debezium counts them); a
+Failure story: a `Transient` failure (server restart, network, a full disk) reopens the reader after an
+exponential backoff (1 s doubling to 60 s; back to 1 s once capture journaled something again or stayed
+up a minute), at most
+`errors.max.retries` times in a row (-1 = no limit, as Debezium counts them); a
 `Permanent` one ends the task with the error, and the supervisor decides what happens next. A slot busy
 at the first open is permanent (another process uses it); once the connector has opened, it is retried
 like a lost connection (the server may not have noticed our own dropped connection yet).
@@ -18,6 +20,7 @@ import asyncio
 import functools
 import logging
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["supervise_source"]
 
 log = logging.getLogger(__name__)
+
+_HEALTHY_S = 60.0
 
 def _reader(cfg: SourceConfig, data_dir: Path, lookup: SqliteJournal) -> ChangeReader:
     spill = data_dir / "spill" / cfg.name
@@ -67,15 +72,20 @@ async def supervise_source(cfg: SourceConfig, journal: SqliteJournal, data_dir: 
         while True:
             reader = _reader(cfg, data_dir, lookup)
             reader.stop_at_end = stop_at_end
+            progress, opened_at = stats.transactions, time.monotonic()
             try:
                 await reader.open(journal.source_offset(cfg.name))
-                opened, retries, delay = True, 0, 1.0
+                opened = True
                 if on_open is not None:
                     on_open(reader)
                 await run_capture(cfg.name, reader, journal, on_durable, stats, on_counts=on_counts)
                 return
             except Exception as e:   # OSError and psycopg errors included: classify decides
                 err = classify(e)
+                # A connector that journaled something, or stayed up a while, since it opened meets a new
+                # failure: back to the first delay. Open-then-fail at once (a full disk) keeps backing off.
+                if stats.transactions > progress or time.monotonic() - opened_at >= _HEALTHY_S:
+                    retries, delay = 0, 1.0
                 retriable = isinstance(err, Transient) or (opened and _slot_in_use(err))
                 if not retriable or 0 <= cfg.errors_max_retries <= retries:
                     if err is e:
