@@ -75,13 +75,13 @@ DEFAULT_HTTP = "127.0.0.1:8083"
 def _listen(option: str | None, token: str | None) -> tuple[str, int] | None:
     """Where the admin API listens: None when off, or when the default port is taken (a warning then:
     it was not asked for explicitly)."""
+    text = option or DEFAULT_HTTP
+    if text.lower() == "off":
+        return None   # before the imports: a run without the API does not load aiohttp for it
     import socket
 
     from cdc.admin import requires_token
 
-    text = option or DEFAULT_HTTP
-    if text.lower() == "off":
-        return None
     host, _, port_text = text.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:

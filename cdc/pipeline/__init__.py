@@ -1,1 +1,2 @@
-"""Capture and delivery loops: reader → journal (capture), journal → sink (delivery), and the runner."""
+"""Capture and delivery: reader → journal (capture, sources), journal → sink (delivery, dispatch), the
+supervisor that runs each connector as a task of its own, and the runner."""
