@@ -254,12 +254,6 @@ def _target(reader: JournalReader, pos: Position, topics: re.Pattern[str] | None
     return find_start(reader, pos, topics) - 1
 
 
-def _move(reader: JournalReader, name: str, cursor: int) -> None:
-    # Lanes first, then the cursor: see the module docstring (an interruption never skips records).
-    reader.reset_lanes(name)
-    reader.commit_cursor(name, cursor, force=True)
-
-
 def _landing(reader: JournalReader, cursor: int, topics: re.Pattern[str] | None) -> str:
     nxt = reader.read(topics or _ALL, cursor, 1)
     if not nxt:
@@ -295,7 +289,7 @@ def replay(sink: Annotated[str, typer.Argument(help="The sink connector's name."
                       f"{pos.text} (seq {target + 1}), so its next run delivers that anyway; to skip records use "
                       "`cdc offsets set`", highlight=False)
             return
-        _move(reader, sink, target)
+        reader.move_cursor(sink, target)
         out.print(f"sink {sink}: cursor moved back from seq {current} to seq {target}; the next run re-delivers up to "
                   f"{current - target} records; {_landing(reader, target, topics)}", highlight=False, soft_wrap=True)
 
@@ -343,7 +337,7 @@ def set_(connector: Annotated[str, typer.Argument(help="A source or sink connect
                 _check_kind(configs, cfg, pos, data_dir)
             current = cursors[connector][0] if connector in cursors else 0
             target = _target(reader, pos, topics)
-            _move(reader, connector, target)
+            reader.move_cursor(connector, target)
             out.print(f"sink {connector}: cursor moved from seq {current} to seq {target}; "
                       f"{_landing(reader, target, topics)}", highlight=False, soft_wrap=True)
             return

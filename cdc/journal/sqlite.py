@@ -1130,10 +1130,13 @@ class JournalReader:
                 deadletters.supersede(conn, consumer, delivered)
         return cursor
 
-    def reset_lanes(self, consumer: str) -> None:
-        """Forget the per-lane progress (replay: the cursor alone says where delivery resumes)."""
+    def move_cursor(self, consumer: str, seq: int) -> None:
+        """Put a sink's cursor at `seq`, back or forward (replay, `cdc offsets set`, the admin API), forgetting
+        its per-lane progress so that the cursor alone says where delivery resumes. Lanes go first: an
+        interruption in between leaves the old cursor, which never skips a record."""
         with _immediate(self._conn, self.path) as conn:
             conn.execute("DELETE FROM sink_lanes WHERE consumer = ?", (consumer,))
+        self.commit_cursor(consumer, seq, force=True)
 
     def dead_letters(self, flt: DeadLetterFilter, limit: int | None = None) -> list[DeadLetter]:
         """Dead letters matching `flt`, in key order (connector, business key, seq)."""

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from cdc.admin.metrics import Metrics
 from cdc.admin.state import AdminError, ConnectorView, History, Offset
@@ -34,19 +34,10 @@ from cdc.journal.sqlite import JournalReader, SqliteJournal
 from cdc.pipeline.dispatch import DispatchStats
 from cdc.pipeline.sourcelag import SourceLag, source_lag
 from cdc.pipeline.supervisor import Connector, Supervisor
+from cdc.readers.base import IncrementalProgress
 from cdc.types import ConnectorState, SourceOffset
 
 __all__ = ["RunState"]
-
-
-@runtime_checkable
-class SnapshotProgress(Protocol):
-    """A reader that runs incremental snapshots (PostgreSQL's) and tells how far they are."""
-
-    def incremental_progress(self) -> dict[str, tuple[int, int | None]]: ...
-
-    @property
-    def incremental_pending(self) -> tuple[str, ...]: ...
 
 
 @dataclass
@@ -113,7 +104,7 @@ class RunState:
             self._histories.setdefault(name, History()).observe(now, c.events, seconds, 0)
             connector = self.supervisor.get(name)
             source = connector.reader if connector is not None else None
-            if isinstance(source, SnapshotProgress):
+            if isinstance(source, IncrementalProgress):
                 self.metrics.snapshot_progress(name, source.incremental_progress(), len(source.incremental_pending))
         for name, d in list(self.supervisor.stats.delivery.items()):
             dead = self._dead[name] = reader.count_dead_letters(DeadLetterFilter(connector=name))
@@ -225,9 +216,7 @@ class RunState:
             return
         with JournalReader(self.journal) as reader:
             for change in changes:
-                # Lanes first, then the cursor (as `cdc offsets set`): an interruption never skips records.
-                reader.reset_lanes(c.name)
-                reader.commit_cursor(c.name, change if isinstance(change, int) else 0, force=True)
+                reader.move_cursor(c.name, change if isinstance(change, int) else 0)
 
 
 def _checked(c: Connector, partition: dict[str, str], entry: Offset) -> SourceOffset | int | None:

@@ -124,11 +124,19 @@ def sink_event(seq: int, value: bytes) -> SinkEvent:
 
 
 def _ages(events: Sequence[SinkEvent], now: float) -> list[float]:
-    """Seconds since each event's source commit (events without a parsable time are left out)."""
+    """Seconds since each event's source commit (events without a parsable time are left out). The
+    events of one source transaction share their time: each distinct one is parsed once."""
+    commits: dict[str, float | None] = {}
     ages = []
     for e in events:
-        with contextlib.suppress(ValueError):
-            ages.append(max(0.0, now - datetime.fromisoformat(e.time).timestamp()))
+        if e.time not in commits:
+            try:
+                commits[e.time] = datetime.fromisoformat(e.time).timestamp()
+            except ValueError:
+                commits[e.time] = None
+        at = commits[e.time]
+        if at is not None:
+            ages.append(max(0.0, now - at))
     return ages
 
 

@@ -4,14 +4,15 @@
 change with no events (a DDL statement, a snapshot's end). `ChangeReader` is the shape the pipeline
 drives (design §9): `open` from the journal's stored offset, iterate `changes()`, `confirm` what the
 journal made durable, `close`. Readers that record their position in the journal itself (the binlog)
-make `confirm` a no-op; PostgreSQL uses it to advance the slot.
+make `confirm` a no-op; PostgreSQL uses it to advance the slot. `IncrementalProgress` is what a reader
+running ad-hoc incremental snapshots also offers (both readers do): the admin sampler reads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from cdc.types import ChangeEvent, SourceOffset
 
@@ -53,3 +54,14 @@ class ChangeReader(Protocol):
     def confirm(self, lsn: int) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class IncrementalProgress(Protocol):
+    """A reader that runs ad-hoc incremental snapshots (`cdc.readers.incremental`) tells how far they are:
+    per table, rows emitted so far and the planner's estimate (None: unknown); the tables still to read."""
+
+    def incremental_progress(self) -> dict[str, tuple[int, int | None]]: ...
+
+    @property
+    def incremental_pending(self) -> tuple[str, ...]: ...

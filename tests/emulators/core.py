@@ -64,6 +64,13 @@ def json_object(body: bytes) -> dict[str, Any] | None:
         return None
     return data if isinstance(data, dict) else None
 
+
+def json_list(body: bytes, field: str) -> list[Any] | None:
+    """The list under `field` of a body that must be ``{field: [...]}``; None if it is not (a 400)."""
+    data = json_object(body)
+    items = data.get(field) if data is not None else None
+    return items if isinstance(items, list) else None
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """One applied write, in arrival order."""
@@ -345,6 +352,20 @@ class Vendor:
 
     def invalid(self, data: Mapping[str, Any]) -> tuple[str, str] | None:
         return invalid_field(data, self.emu.faults.reject_rules)
+
+    def record_body(self, led: Ledger, idem: str | None, body: bytes,
+                    not_an_object: Callable[[], web.Response]) -> dict[str, Any] | web.Response:
+        """Inside a ledger transaction, a single-record write's body: the stored answer when the idempotency
+        key was seen before, the vendor's 400 (`not_an_object`, counted as rejected) when the body is not
+        one JSON object, else the object."""
+        stored = led.replay(idem)
+        if stored is not None:
+            return from_stored(stored)
+        data = json_object(body)
+        if data is None:
+            self.rejected()
+            return not_an_object()
+        return data
 
     async def client_credentials(self, request: web.Request) -> str | None:
         """Check an OAuth2 client-credentials token request (form or HTTP Basic client auth, or a NetSuite-style

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 from aiohttp import web
 
-from tests.emulators.core import Emulator, TokenState, Vendor, from_stored, json_object, respond
+from tests.emulators.core import Emulator, TokenState, Vendor, from_stored, respond
 
 TARGET = re.compile(r"^([A-Za-z_]\w*)\((.+)\)$")
 KEY_PART = re.compile(r"\s*(\w+)\s*=\s*(?:'((?:[^']|'')*)'|([^,']+))\s*(?:,|$)")
@@ -116,13 +116,10 @@ class Dynamics(Vendor):
         body = await request.read()
         idem = request.headers.get("Idempotency-Key")
         with self.ledger.txn() as led:
-            stored = led.replay(idem)
-            if stored is not None:
-                return from_stored(stored)
-            data = json_object(body)
-            if data is None:
-                self.rejected()
-                return error(400, "0x80048d19", "Error identified in Payload provided by the user for Entity.")
+            data = self.record_body(led, idem, body, lambda: (
+                error(400, "0x80048d19", "Error identified in Payload provided by the user for Entity.")))
+            if isinstance(data, web.Response):
+                return data
             bad = self.invalid(data)
             if bad is not None:
                 self.rejected()

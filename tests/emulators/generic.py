@@ -29,7 +29,7 @@ from tests.emulators.core import (
     bearer,
     from_stored,
     invalid_field,
-    json_object,
+    json_list,
     respond,
 )
 
@@ -106,13 +106,10 @@ class Generic(Vendor):
         body = await request.read()
         idem = request.headers.get("Idempotency-Key")
         with self.ledger.txn() as led:
-            stored = led.replay(idem)
-            if stored is not None:
-                return from_stored(stored)
-            data = json_object(body)
-            if data is None:
-                self.rejected()
-                return respond({"error": "bad_request", "message": "body must be a JSON object"}, 400)
+            data = self.record_body(led, idem, body, lambda: (
+                respond({"error": "bad_request", "message": "body must be a JSON object"}, 400)))
+            if isinstance(data, web.Response):
+                return data
             bad = self.invalid(data)
             if bad is not None:
                 self.rejected()
@@ -135,12 +132,8 @@ class Generic(Vendor):
         return web.Response(status=204)
 
     async def batch(self, request: web.Request) -> web.Response:
-        try:
-            doc = orjson.loads(await request.read())
-            records = doc["records"]
-            if not isinstance(records, list):
-                raise TypeError
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+        records = json_list(await request.read(), "records")
+        if records is None:
             self.rejected()
             return respond({"error": "bad_request", "message": 'body must be {"records": [...]}'}, 400)
         if len(records) > MAX_BATCH:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import orjson
 from aiohttp import web
 
-from tests.emulators.core import Emulator, TokenState, Vendor, respond
+from tests.emulators.core import Emulator, TokenState, Vendor, json_list, respond
 
 MAX_INPUTS = 100
 
@@ -99,11 +99,8 @@ class HubSpot(Vendor):
     async def upsert(self, request: web.Request) -> web.Response:
         started = now_iso()
         object_type = request.match_info["object_type"]
-        try:
-            inputs = orjson.loads(await request.read())["inputs"]
-            if not isinstance(inputs, list) or not all(type(i) is dict for i in inputs):
-                raise TypeError
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+        inputs = json_list(await request.read(), "inputs")
+        if inputs is None or not all(type(i) is dict for i in inputs):
             self.rejected()
             return error(400, "VALIDATION_ERROR", 'Invalid input JSON: expected {"inputs": [{...}]}')
         if len(inputs) > MAX_INPUTS:

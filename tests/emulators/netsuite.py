@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from tests.emulators.core import Emulator, TokenState, Vendor, from_stored, json_object, respond
+from tests.emulators.core import Emulator, TokenState, Vendor, from_stored, respond
 
 RFC = "https://www.rfc-editor.org/rfc/rfc9110.html#section-"
 TYPES = {
@@ -89,13 +89,10 @@ class NetSuite(Vendor):
         body = await request.read()
         idem = request.headers.get("X-NetSuite-Idempotency-Key")
         with self.ledger.txn() as led:
-            stored = led.replay(idem)
-            if stored is not None:
-                return from_stored(stored)
-            data = json_object(body)
-            if data is None:
-                self.rejected()
-                return error(400, "INVALID_CONTENT", "The request body must be a JSON object.")
+            data = self.record_body(led, idem, body, lambda: (
+                error(400, "INVALID_CONTENT", "The request body must be a JSON object.")))
+            if isinstance(data, web.Response):
+                return data
             bad = self.invalid(data)
             if bad is not None:
                 self.rejected()

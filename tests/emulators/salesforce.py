@@ -21,10 +21,9 @@ import secrets
 import time
 from typing import Any, ClassVar
 
-import orjson
 from aiohttp import web
 
-from tests.emulators.core import Emulator, TokenState, Vendor, respond
+from tests.emulators.core import Emulator, TokenState, Vendor, json_object, respond
 
 MAX_RECORDS = 200
 PREFIXES = {"Account": "001", "Contact": "003", "Product2": "01t", "Order": "801"}
@@ -129,12 +128,9 @@ class Salesforce(Vendor):
 
     async def upsert(self, request: web.Request) -> web.Response:
         sobject, extid = request.match_info["sobject"], request.match_info["extid"]
-        try:
-            doc = orjson.loads(await request.read())
-            records = doc["records"]
-            if not isinstance(records, list):
-                raise TypeError
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+        doc = json_object(await request.read()) or {}
+        records = doc.get("records")
+        if not isinstance(records, list):
             self.rejected()
             return errors("JSON_PARSER_ERROR", 'body must be {"allOrNone": bool, "records": [...]}', 400)
         if len(records) > MAX_RECORDS:
