@@ -7,16 +7,17 @@ already-serialized JSON, so that the journal and the file sink never re-encode a
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
 # A source offset as stored in the journal, like a Kafka Connect source offset: a small JSON object.
 # PostgreSQL: {"lsn": <int, resume streaming after this commit LSN>, "txId": int, "ts_usec": int}
 SourceOffset = dict[str, Any]
+_T = TypeVar("_T")
 
 
 class ConnectorState(StrEnum):
@@ -53,6 +54,37 @@ class JournalRecord:
     value: bytes | None
 
 
+def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
+    """A constructor of the plain frozen slotted dataclass `cls`, about three times as fast as its `__init__`.
+
+    Readers build one ChangeEvent and the journal one JournalRecord per event, and a frozen dataclass's
+    `__init__` goes through `object.__setattr__` once per field. Instead, each object is created as an
+    instance of a twin class with the same `__slots__` and a plain `__init__` (whose slot stores CPython
+    runs at full speed), which then switches its own `__class__` to `cls` -- allowed because the two
+    layouts are identical, and the result is an ordinary `cls` in every respect (type, equality, hash,
+    repr, immutability). This holds while `cls` stays a slotted dataclass without `__post_init__`:
+    checked here with an object built both ways, falling back to `cls` itself otherwise.
+    """
+    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    if tuple(getattr(cls, "__slots__", ())) != names or hasattr(cls, "__post_init__"):
+        return cls
+    ns: dict[str, Any] = {"target": cls}
+    exec(f"def __init__(self, {', '.join(names)}):\n"
+         + "".join(f"    self.{n} = {n}\n" for n in names) + "    self.__class__ = target\n", ns)
+    make: Callable[..., _T] = type(f"_Unfrozen{cls.__name__}", (), {"__slots__": names, "__init__": ns["__init__"]})
+    try:
+        probe_args = tuple(range(len(names)))
+        probe, expected = make(*probe_args), cls(*probe_args)
+        if type(probe) is not cls or (probe, repr(probe), hash(probe)) != (expected, repr(expected), hash(expected)):
+            return cls
+    except (TypeError, AttributeError):
+        return cls
+    return make
+
+
+make_change_event: Callable[[str, bytes | None, bytes | None], ChangeEvent] = fast_constructor(ChangeEvent)
+
+
 # --- Delivery to targets (issue #5): what the delivery engine hands a sink and what it gets back. ---
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +114,9 @@ class SinkEvent:
     @property
     def deleted(self) -> bool:
         return self.type.endswith(".deleted")
+
+
+make_sink_event: Callable[[int, str, str, str, bytes, bytes, str], SinkEvent] = fast_constructor(SinkEvent)
 
 
 class OutcomeKind(enum.Enum):

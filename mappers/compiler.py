@@ -9,6 +9,10 @@ NULL propagation and three-valued logic written inline and dialect-specific oper
 `mappers.runtime`. The source is compiled once (like sqlglot's own Python executor); the per-row path
 is one call of a plain function, with no tree walking. Constant sub-expressions (``'20'::int``,
 ``TO_DATE('20240101', 'YYYYMMDD')``) are evaluated at load time, so their errors are load-time errors.
+Per row, the common cases are written out rather than called (decimal and timestamptz values,
+decimal products, TRIM of a CHAR), WHERE is a truth test conjunct by conjunct, and TO_DATE /
+STR_TO_DATE remember the dates of the values they have seen (`runtime.memoized`); each gives the
+values and errors of the general code.
 
 The previous row image: a column qualified with ``old.`` reads the row as it was before the change
 (``new.`` or the table's own name or alias read the row after it), as in a trigger. On a create or
@@ -29,7 +33,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
 import sqlglot
@@ -56,7 +60,14 @@ from mappers.sqltypes import (
     Table,
     type_from_datatype,
 )
-from mappers.values import UNAVAILABLE, Encoding, EvalError, decoder_for
+from mappers.values import (
+    UNAVAILABLE,
+    Encoding,
+    EvalError,
+    decode_decimal_string,
+    decode_timestamptz,
+    decoder_for,
+)
 
 __all__ = ["TYPE_FIELD", "CompiledMapping", "compile_mapping", "parse_mapping"]
 
@@ -226,7 +237,8 @@ class _Compiler:
         self.file = file
         self.encoding = encoding
         self.ns: dict[str, Any] = {"Decimal": Decimal, "_dadd": rt.DCTX.add, "_dsub": rt.DCTX.subtract,
-                                   "_dmul": rt.dmul, "_nz": rt.nz, "_UNAV": UNAVAILABLE, "_unav": _unavailable,
+                                   "_dmul_raw": rt.DCTX.multiply, "_nz": rt.nz, "InvalidOperation": InvalidOperation,
+                                   "_fromiso": datetime.fromisoformat, "_UNAV": UNAVAILABLE, "_unav": _unavailable,
                                    "datetime": datetime, "date": date, "UTC": UTC, "time": time}
         self._fns: dict[int, str] = {}
         self._n = 0
@@ -378,12 +390,39 @@ class _Compiler:
                         self.fail(ref, "old.* cannot be used in WHERE: membership is decided by each row image "
                                        "on its own (use old.* in the select list to derive transitions)")
                 self.in_where = True
-                where = self.condition(w.this, "WHERE")
+                where = self.membership(w.this)
             except _Fail as f:
                 self.problems.append(f.problem)
             finally:
                 self.in_where = False
         return outputs, where
+
+    def membership(self, node: exp.Expr) -> Expr:
+        """WHERE as a Python truth test: its code is True exactly when the clause is TRUE.
+
+        A top-level ``a AND b AND c`` is tested conjunct by conjunct instead of computing its three-valued
+        result and comparing that with TRUE. The same conjuncts are evaluated in the same order as the
+        three-valued AND does (left to right, stopping at the first FALSE), so a row raises the same
+        error; NULL and FALSE both leave the row out."""
+        parts: list[exp.Expr] = []
+
+        def flatten(n: exp.Expr) -> None:
+            while isinstance(n, exp.Paren) and isinstance(n.this, exp.And):
+                n = n.this
+            if isinstance(n, exp.And):
+                flatten(n.this)
+                flatten(n.expression)
+            else:
+                parts.append(n)
+        flatten(node)
+        if len(parts) == 1:
+            e = self.condition(node, "WHERE")
+            return Expr(f"({e.code} is True)", BOOL, old=e.old)
+        conds = [self.condition(p, "AND") for p in parts]  # as x_And compiles each side
+        first = [self.bind(c) for c in conds[:-1]]
+        code = " and ".join([f"{f} is not False" for f, _ in first] + [f"{conds[-1].code} is True"]
+                            + [f"{later} is True" for _, later in first])
+        return Expr(f"({code})", BOOL, old=any(c.old for c in conds))
 
     def norm(self, ident: exp.Expr | str | None) -> str:
         """An identifier as the server resolves it: PostgreSQL folds unquoted names to lower case."""
@@ -822,7 +861,11 @@ class _Compiler:
         if op == "DIV":
             return self.apply(rt.my_intdiv, [a, b], INT, node)
         if k == "dec":
-            fname = {"+": "_dadd", "-": "_dsub", "*": "_dmul"}[op]
+            if op == "*":  # = rt.dmul, inline (a frame per row costs more than the product)
+                r = self.tmp()
+                return self.apply(f"({r}.copy_abs() if ({r} := _dmul_raw({{0}}, {{1}})).is_zero() and {r}.is_signed() "
+                                  f"else {r})", [a, b], DEC, node)
+            fname = {"+": "_dadd", "-": "_dsub"}[op]
             return self.apply(fname + "({0}, {1})", [a, b], DEC, node)
         if k == "int":
             return self.apply(f"{self.int_check(t)}({{0}} {op} {{1}})", [a, b], t, node)
@@ -1290,13 +1333,18 @@ class _Compiler:
 
     def x_Trim(self, node: exp.Trim) -> Expr:
         where = str(node.args.get("position") or "BOTH").upper()
-        s = self.to_text(self.expr(node.this), node, "trim")
+        arg = self.expr(node.this)
+        s = self.to_text(arg, node, "trim")
         chars_node = node.args.get("expression")
         chars = self.to_text(self.expr(chars_node), node, "trim") if chars_node is not None else self.lit(" ", TEXT)
         if node.args.get("collation"):
             self.fail(node, "TRIM ... COLLATE is not supported in mappings")
         if self.pg and chars.const and isinstance(chars.value, str):
             method = {"LEADING": "lstrip", "TRAILING": "rstrip"}.get(where, "strip")
+            if arg.type.kind == "char" and chars.value == " " and not arg.const:
+                # char -> text drops trailing spaces (rstrip), which trimming spaces does anyway: one call
+                method = "rstrip" if method == "rstrip" else "strip"
+                return self.apply(f"{{0}}.{method}(' ')", [replace(arg, type=s.type)], TEXT, node)
             return self.apply(f"{{0}}.{method}({chars.value!r})", [s], TEXT, node)
         helper = rt.pg_trim if self.pg else rt.my_trim
         return self.apply(f"{self.fn(helper)}({{0}}, {{1}}, {where!r})", [s, chars], TEXT, node)
@@ -1512,7 +1560,38 @@ class _Compiler:
                             f"to_date({node.this.sql(dialect='postgres')}::text, ...))")
         s = self.to_text(s, node, fname)
         helper = rt.pg_to_date_fmt if self.pg else rt.my_str_to_date
-        return self.apply(f"{self.fn(helper)}({{0}}, {fmt!r})", [s], DATE, node)
+        if s.const:  # folded now: no memo needed
+            return self.apply(f"{self.fn(helper)}({{0}}, {fmt!r})", [s], DATE, node)
+        # A column holds a few thousand distinct days: each is parsed once (see rt.memoized). The legacy
+        # TO_DATE(integer_column::text, ...) is remembered by the integer, saving its conversion to text.
+        def parse(text: str) -> date | None:
+            return helper(text, fmt)
+
+        def parse_int(n: int) -> date | None:
+            return helper(str(n), fmt)
+
+        number = self.int_as_text(node.this)
+        if number is not None:
+            memo_i, compute_i = rt.memoized(parse_int, int)
+            return self.apply(f"(({self.fn(memo_i, 'memo')}.get({{0}}) if {{0}}.__class__ is int else None) "
+                              f"or {self.fn(compute_i)}({{0}}))", [number], DATE, node)
+        memo, compute = rt.memoized(parse, str)
+        return self.apply(f"({self.fn(memo, 'memo')}.get({{0}}) or {self.fn(compute)}({{0}}))", [s], DATE, node)
+
+    def int_as_text(self, node: exp.Expr) -> Expr | None:
+        """The integer `x` of a PostgreSQL ``x::text`` (whose text is `str(x)`), or None for anything else.
+
+        Compiles `x` again: only called after the cast itself compiled without error."""
+        if not self.pg or not isinstance(node, exp.Cast) or node.args.get("safe"):
+            return None
+        to = node.args.get("to")
+        if not isinstance(to, exp.DataType) or to.expressions:
+            return None
+        target = type_from_datatype(to, self.dialect)
+        if target.kind != "text" or target.length is not None:
+            return None
+        x = self.expr(node.this)
+        return x if x.type.kind == "int" and not x.const and rt.pg_text_of("int") is str else None
 
     def x_StrToTime(self, node: exp.StrToTime) -> Expr:
         fname = "to_timestamp" if self.pg else "str_to_date"
@@ -1587,7 +1666,7 @@ class _Compiler:
                 code = f"(None if (b_ := {code}) is None else int(b_))"
             values.append(code)
         tuple_code = "(" + "".join(v + ", " for v in values) + ")"
-        where_line = f"    if {where.code} is not True:\n        return None\n" if where is not None else ""
+        where_line = f"    if not {where.code}:\n        return None\n" if where is not None else ""
         src = ("def evaluate(d, od):\n" + "".join(x + "\n" for x in where_lines) + where_line
                + "".join(x + "\n" for x in lines) + f"    return {tuple_code}\n\n"
                + "def project(d, od):\n" + "".join(x + "\n" for x in where_lines + lines)
@@ -1604,7 +1683,29 @@ class _Compiler:
             if t.kind in ("text", "char"):
                 out.append(f"    if {var} == _UNAV: _unav({column!r})")
             return out
-        return [f"    {var} = None if (v_ := {image}[{column!r}]) is None else {self.fn(dec, 'dec')}(v_)"]
+        fn = self.fn(dec, "dec")
+        # The two decoders every row of a typical table runs, with their common case written out (a call
+        # per column and row cost as much as the conversion); anything else still goes to the decoder,
+        # which gives the same value or raises the same error.
+        if dec is decode_decimal_string:  # a decimal as Debezium's string: Decimal() reads it exactly
+            return [f"    {var} = {image}[{column!r}]",
+                    f"    if {var} is not None:",
+                    f"        if {var}.__class__ is str:",
+                    "            try:",
+                    f"                {var} = Decimal({var})",
+                    "            except InvalidOperation:",
+                    f"                {var} = {fn}({var})",
+                    "        else:",
+                    f"            {var} = {fn}({var})"]
+        if dec is decode_timestamptz:  # ISO 8601 in UTC ("Z"): fromisoformat, when it gives UTC
+            return [f"    {var} = {image}[{column!r}]",
+                    f"    if {var} is not None:",
+                    "        try:",
+                    f"            v_ = _fromiso({var}) if {var}.__class__ is str else None",
+                    "        except ValueError:",
+                    "            v_ = None",
+                    f"        {var} = v_ if v_ is not None and v_.tzinfo is UTC else {fn}({var})"]
+        return [f"    {var} = None if (v_ := {image}[{column!r}]) is None else {fn}(v_)"]
 
 
     def single(self, e: Expr) -> Callable[[Row, Row | None], Any]:

@@ -22,11 +22,12 @@ A custom event type: a select-list column named ``_type`` (text) that is not NUL
 'order.approved' END AS _type``); the event still carries the whole entity. It never replaces deleted.
 
 Speed (`bench/mapper_eval.py`): the event is parsed once with orjson, the compiled function reads
-only the columns the mapping references, each event's data is written by a function generated at
-load (decimals as plain strings, entity fields converted as pydantic would, no per-event pydantic:
-`mappers.entities.field_converter`), and the CloudEvent is the concatenation of pre-serialised
-constant parts and the variable ones (`mappers.cloudevents.EventWriter`). `map_batch` is what the
-delivery loop calls; `map` (one record) serves `cdc mapper test` and the tests.
+only the columns the mapping references, each event (its key, data and CloudEvent) is made by a
+function generated at load (decimals as plain strings, entity fields converted as pydantic would, no
+per-event pydantic: `mappers.entities.field_converter`), the CloudEvent is the concatenation of
+pre-serialised constant parts and the variable ones (`mappers.cloudevents.EventWriter.typed`), and the
+output records are built without the frozen dataclass's `__init__` (`cdc.types.fast_constructor`).
+`map_batch` is what the delivery loop calls; `map` (one record) serves `cdc mapper test` and the tests.
 
 Failure story: a row the mapping cannot evaluate (the source would raise too, e.g. an invalid legacy
 date) or whose data is not a valid entity (a NULL in a required field) raises `MappingRuntimeError`,
@@ -45,18 +46,22 @@ from typing import Any
 
 import orjson
 
-from cdc.types import ChangeEvent, JournalRecord
+from cdc.types import ChangeEvent, JournalRecord, fast_constructor
 from mappers.cloudevents import EventWriter
 from mappers.compiler import TYPE_FIELD, CompiledMapping
 from mappers.entities import Entity, EntityError, field_converter
 from mappers.errors import MappingRuntimeError
 from mappers.values import encode_default
 
-__all__ = ["SqlMapper", "data_writer"]
+__all__ = ["SqlMapper"]
 
 log = logging.getLogger(__name__)
 
 Event = tuple[bytes, bytes]  # (key: the subject as JSON, value: the CloudEvent)
+EventFn = Callable[[tuple[Any, ...], str, dict[str, Any]], Event]  # (values, op, source block) -> Event
+
+# One output record per event: the frozen dataclass's own __init__ cost a tenth of an event's time.
+_record: Callable[[int, str, bytes | None, bytes | None], JournalRecord] = fast_constructor(JournalRecord)
 
 
 def _key_text(v: Any) -> str:
@@ -76,30 +81,38 @@ def _required(model: str, field: str) -> EntityError:
     return EntityError(f"not a valid {model}: {field}: is required, and NULL in this row")
 
 
-def data_writer(fields: Sequence[tuple[str, int, Callable[[Any], Any] | None, bool]],
-                model: str = "") -> Callable[[tuple[Any, ...]], bytes]:
-    """A function writing the `data` JSON of a values tuple: one generated dict literal and one orjson call.
+def _data_code(fields: Sequence[tuple[str, int, Callable[[Any], Any] | None, bool]], model: str,
+               ns: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The code writing an event's `data`: the NULL checks of required fields (statements), and the items
+    of one dict literal reading the values tuple `v`, for one orjson call.
 
-    `fields`: (name, index in the tuple, converter or None, required). Converters see non-NULL values."""
-    ns: dict[str, Any] = {"_dumps": orjson.dumps, "_opt": orjson.OPT_UTC_Z, "_required": _required}
+    `fields`: (name, index in the tuple, converter or None, required); converters see non-NULL values and
+    are added to `ns`, which holds `_required` and `_dec`."""
     checks: list[str] = []
     items: list[str] = []
-    for n, (name, i, conv, required) in enumerate(fields):
+    for name, i, conv, required in fields:
         if required:
             checks.append(f"    if v[{i}] is None: raise _required({model!r}, {name!r})")
         if conv is None:
             items.append(f"{name!r}: v[{i}]")
         elif conv is _dec_json:  # inline: plain notation unless str() chose an exponent
-            ns["_dec"] = _dec_json
             items.append(f"{name!r}: (None if (x := v[{i}]) is None else "
                          f"(t if 'E' not in (t := str(x)) else _dec(x)))")
         else:
-            ns[f"_c{n}"] = conv
-            items.append(f"{name!r}: (None if (x := v[{i}]) is None else _c{n}(x))")
-    src = "def write(v):\n" + "".join(c + "\n" for c in checks) + \
-        "    return _dumps({" + ", ".join(items) + "}, option=_opt)\n"
-    exec(compile(src, "<event data>", "exec"), ns)
-    fn: Callable[[tuple[Any, ...]], bytes] = ns["write"]
+            c = f"_c{len(ns)}"
+            ns[c] = conv
+            items.append(f"{name!r}: (None if (x := v[{i}]) is None else {c}(x))")
+    return checks, items
+
+
+def _differs_function(index: Sequence[int],
+                      type_index: int | None) -> Callable[[tuple[Any, ...], tuple[Any, ...]], bool]:
+    """Whether two values tuples differ at `index` (or `type_index` is set in the first): generated,
+    since an update of a member runs it, and `any()` over a generator cost more than the comparisons."""
+    terms = [f"a[{i}] != b[{i}]" for i in index] + ([f"a[{type_index}] is not None"] if type_index is not None else [])
+    ns: dict[str, Any] = {}
+    exec(f"def differs(a, b):\n    return bool({' or '.join(terms) or 'False'})\n", ns)
+    fn: Callable[[tuple[Any, ...], tuple[Any, ...]], bool] = ns["differs"]
     return fn
 
 
@@ -143,8 +156,9 @@ class SqlMapper:
         if entity is not None:  # the entity's field order, as pydantic writes it
             order = {n: k for k, n in enumerate(entity.model_fields)}
             data_index = tuple(sorted(data_index, key=lambda i: order.get(names[i], len(order))))
-        self._write_data = data_writer([self._field(i) for i in data_index], label)
-        self._write_key = data_writer([self._field(i) for i in self._key_index], label)
+        self._upsert_event, self._delete_event = self._event_functions(data_index, label)
+        self._differs = _differs_function(self._compare_index, self._type_index)
+        self._key_differs = _differs_function(self._key_index, None)
 
     def _field(self, i: int) -> tuple[str, int, Callable[[Any], Any] | None, bool]:
         name, t = self._names[i], self.compiled.columns[i].type
@@ -152,6 +166,38 @@ class SqlMapper:
             conv, required = field_converter(self.entity, name, t)
             return name, i, conv, required
         return name, i, (_dec_json if t.kind == "dec" else None), False
+
+    def _event_functions(self, data_index: Sequence[int], label: str) -> tuple[EventFn, EventFn]:
+        """The upserted and deleted event of a values tuple, (key, CloudEvent): one generated function each.
+
+        Written out for this mapping: the business key (NULL: `MappingRuntimeError`), the NULL checks of
+        required entity fields (`EntityError`), the data dict literal, the key as JSON, and the CloudEvent
+        by the writer of the event's type (`EventWriter.typed`; a `_type` column goes through `write`).
+        Checked in this order, so a row failing two checks always fails the same one."""
+        w = self._writer
+        ns: dict[str, Any] = {"_dumps": orjson.dumps, "_opt": orjson.OPT_UTC_Z, "_required": _required,
+                              "_dec": _dec_json, "_subject": self._subject, "_write": w.write,
+                              "_upserted": self._upserted, "_write_upserted": w.typed(self._upserted, False),
+                              "_write_deleted": w.typed(self._deleted, True)}
+        ki = self._key_index
+        if len(ki) == 1:  # the common case: one key field, already text
+            subject = f"    s = v[{ki[0]}]\n    if s.__class__ is not str:\n        s = _subject(v)\n"
+        else:
+            subject = "    s = _subject(v)\n"
+
+        def data(fields: Sequence[int]) -> str:
+            checks, items = _data_code([self._field(i) for i in fields], label, ns)
+            return "".join(c + "\n" for c in checks) + "    data = _dumps({" + ", ".join(items) + "}, option=_opt)\n"
+
+        ti = self._type_index
+        write = "_write_upserted(source, op, s, j, data)" if ti is None else \
+            f"_write(source, op, s, j, _upserted if (t := v[{ti}]) is None else t, False, data)"
+        src = ("def upserted(v, op, source):\n" + subject + data(data_index)
+               + f"    j = _dumps(s)\n    return j, {write}\n\n"
+               + "def deleted(v, op, source):\n" + subject + data(ki)
+               + "    j = _dumps(s)\n    return j, _write_deleted(source, op, s, j, data)\n")
+        exec(compile(src, f"<events {self.compiled.file}>", "exec"), ns)
+        return ns["upserted"], ns["deleted"]
 
     def map(self, record: JournalRecord) -> list[ChangeEvent]:
         """The business events of one journal record (see the module docstring); pure and synchronous."""
@@ -167,7 +213,8 @@ class SqlMapper:
         name = self.name
         loads = orjson.loads
         evaluate = self.compiled.evaluate
-        event = self._event
+        upserted = self._upsert_event
+        make = _record
         for r in records:
             value = r.value
             if value is None or r.topic != topic:
@@ -179,15 +226,15 @@ class SqlMapper:
                 try:
                     vals = None if after is None else evaluate(after, None)
                     if vals is not None:
-                        k, v = event(False, vals, op, ev["source"])
-                        append(JournalRecord(r.seq, name, k, v))
+                        k, v = upserted(vals, op, ev["source"])
+                        append(make(r.seq, name, k, v))
                 except MappingRuntimeError:
                     raise
                 except (ValueError, ArithmeticError, KeyError, TypeError, EntityError) as e:
                     raise self._runtime_error(r, e, None, after) from e
                 continue
             for k, v in self._events(r, ev):
-                append(JournalRecord(r.seq, name, k, v))
+                append(make(r.seq, name, k, v))
         return out
 
     def close(self) -> None:
@@ -214,11 +261,13 @@ class SqlMapper:
     def _map(self, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
              source: dict[str, Any]) -> list[Event]:
         evaluate = self.compiled.evaluate
+        upserted = self._upsert_event
+        deleted = self._delete_event
         if op in ("c", "r"):
             if after is None:
                 return []
             vals = evaluate(after, None)
-            return [] if vals is None else [self._event(False, vals, op, source)]
+            return [] if vals is None else [upserted(vals, op, source)]
         if op == "d":
             if before is None:
                 return []
@@ -227,7 +276,7 @@ class SqlMapper:
                 if not self._partial(before):
                     return []
                 vals = self.compiled.project(before, None)
-            return [self._event(True, vals, op, source)]
+            return [deleted(vals, op, source)]
         if op != "u" or after is None:
             return []  # truncate: no rows named
         if before is not None and self._unchanged is not None and self._unchanged(after, before):
@@ -235,19 +284,17 @@ class SqlMapper:
         now = evaluate(after, before)
         if before is None:
             if now is not None:
-                return [self._event(False, now, op, source)]
-            return [self._event(True, self.compiled.project(after, None), op, source)]
+                return [upserted(now, op, source)]
+            return [deleted(self.compiled.project(after, None), op, source)]
         was = evaluate(before, None)
         if now is None:
-            return [] if was is None else [self._event(True, was, op, source)]
+            return [] if was is None else [deleted(was, op, source)]
         if was is None:
-            return [self._event(False, now, op, source)]
-        key_idx = self._key_index
-        if any(now[i] != was[i] for i in key_idx):
-            return [self._event(True, was, op, source), self._event(False, now, op, source)]
-        ti = self._type_index
-        if any(now[i] != was[i] for i in self._compare_index) or (ti is not None and now[ti] is not None):
-            return [self._event(False, now, op, source)]
+            return [upserted(now, op, source)]
+        if self._key_differs(now, was):
+            return [deleted(was, op, source), upserted(now, op, source)]
+        if self._differs(now, was):  # a mapped field changed, or the mapping's _type names the event
+            return [upserted(now, op, source)]
         return []
 
     def _partial(self, before: dict[str, Any]) -> bool:
@@ -263,21 +310,3 @@ class SqlMapper:
         if len(parts) == 1:
             return _key_text(parts[0])
         return "/".join(_key_text(p) for p in parts)
-
-    def _event(self, deleted: bool, vals: tuple[Any, ...], op: str, source: dict[str, Any]) -> Event:
-        ki = self._key_index
-        if len(ki) == 1 and (k := vals[ki[0]]).__class__ is str:
-            subject: str = k
-        else:
-            subject = self._subject(vals)
-        if deleted:
-            type_ = self._deleted
-            data = self._write_key(vals)
-        else:
-            type_ = self._upserted
-            ti = self._type_index
-            if ti is not None and vals[ti] is not None:
-                type_ = vals[ti]
-            data = self._write_data(vals)
-        subject_json = orjson.dumps(subject)
-        return subject_json, self._writer.write(source, op, subject, subject_json, type_, deleted, data)

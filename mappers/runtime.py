@@ -38,9 +38,12 @@ from decimal import (
     Overflow,
 )
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from mappers.values import EvalError
+
+_K = TypeVar("_K")
+_R = TypeVar("_R")
 
 DCTX = Context(prec=200_000, rounding=ROUND_HALF_UP, Emax=MAX_EMAX, Emin=MIN_EMIN,
                traps=[InvalidOperation, DivisionByZero, Overflow])
@@ -620,6 +623,28 @@ def pg_to_date_fmt(text: str, fmt: str) -> date:
     if fields is None:
         raise EvalError(f'invalid value "{text}" for format "{fmt}"')
     return _build(fields, text).date()
+
+
+def memoized(fn: Callable[[_K], _R], keep: type, size: int = 65_536) -> tuple[dict[_K, _R], Callable[[_K], _R]]:
+    """`fn` remembered by its argument, for the generated ``memo.get(x) or compute(x)``.
+
+    Legacy date columns hold a few thousand distinct days, and parsing one costs more than all the rest
+    of a typical row: a plain dict read in the generated code skips that (functools.lru_cache adds a
+    wrapper call and its own bookkeeping, which ate the gain). `fn` must be pure and its results truthy
+    (dates are). Only arguments of exactly the class `keep` are remembered (an int column's float
+    20240101.0 equals 20240101 as a key but not as text); a falsy result (MySQL's NULL for a bad date)
+    is recomputed each time, and an error is raised each time, never remembered. The memo is emptied
+    when full, so a long run's changing working set (recent dates) keeps being served."""
+    memo: dict[_K, _R] = {}
+
+    def compute(x: _K) -> _R:
+        v = fn(x)
+        if v and x.__class__ is keep:
+            if len(memo) >= size:
+                memo.clear()
+            memo[x] = v
+        return v
+    return memo, compute
 
 
 def pg_to_ts_fmt(text: str, fmt: str) -> datetime:

@@ -27,7 +27,8 @@ from typing import Any, Literal
 
 from mappers.sqltypes import Dialect, SqlType
 
-__all__ = ["UNAVAILABLE", "Encoding", "EvalError", "decoder_for", "encode_default"]
+__all__ = ["UNAVAILABLE", "Encoding", "EvalError", "decode_decimal_string", "decode_timestamptz", "decoder_for",
+           "encode_default"]
 
 # Debezium's placeholder for an unchanged TOAST value the bridge could not fill in.
 UNAVAILABLE = "__debezium_unavailable_value"
@@ -55,7 +56,7 @@ class Encoding:
 Decoder = Callable[[Any], Any]
 
 
-def _dec_string(v: Any) -> Decimal:
+def decode_decimal_string(v: Any) -> Decimal:
     if v.__class__ is str:
         try:
             return Decimal(v)
@@ -88,7 +89,7 @@ def _dec_precise(scale: int | None) -> Decoder:
             if scale is None:
                 raise EvalError(f"a precise decimal without a scale: {v!r}")
             return Decimal(_unscaled(v)).scaleb(-scale)
-        return _dec_string(v)
+        return decode_decimal_string(v)
     return dec
 
 
@@ -137,7 +138,7 @@ def _ts(unit_us: int) -> Decoder:
     return ts
 
 
-def _tstz(v: Any) -> datetime:
+def decode_timestamptz(v: Any) -> datetime:
     if v.__class__ is str:
         try:
             t = datetime.fromisoformat(v)  # Debezium writes UTC with "Z"
@@ -181,7 +182,7 @@ def decoder_for(t: SqlType, dialect: Dialect, enc: Encoding) -> Decoder | None:
     if k == "int":
         return _int if t.unsigned or enc.decimal == "precise" else None
     if k == "dec":
-        return _dec_precise(t.scale) if enc.decimal == "precise" else _dec_string
+        return _dec_precise(t.scale) if enc.decimal == "precise" else decode_decimal_string
     if k == "float":
         return _float
     if k in ("text", "char", "other"):
@@ -197,7 +198,7 @@ def decoder_for(t: SqlType, dialect: Dialect, enc: Encoding) -> Decoder | None:
     if k == "ts":
         return _ts(unit)
     if k == "tstz":
-        return _tstz
+        return decode_timestamptz
     if k == "time":
         return _time(unit)
     raise AssertionError(f"no decoder for {t}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 
@@ -103,17 +104,19 @@ class FileStreamSink:
         away whatever part of the batch reached the file, so the batch can simply be delivered again
         (if even the truncation fails, the next `open` repairs the partial line).
         """
+        self.deliver_values([v for r in records if (v := r.value) is not None])
+
+    def deliver_values(self, values: list[bytes]) -> None:
+        """`deliver` for the values of a batch, tombstones already left out."""
         if self._fd is None:
             if not self._reopen:
                 raise Permanent(f"file sink {self.path}: deliver() before open()")
             self.open()
             self._reopen = False
         assert self._fd is not None
-        values = [r.value for r in records if r.value is not None]
         if not values:
             return
-        values.append(b"")
-        data = b"\n".join(values)
+        data = b"\n".join(chain(values, (b"",)))
         fd = self._fd
         try:
             view = memoryview(data)

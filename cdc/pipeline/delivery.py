@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
@@ -44,6 +45,14 @@ class BatchSink(Protocol):
     def open(self) -> None: ...
     def deliver(self, records: list[JournalRecord]) -> None: ...
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ValueSink(BatchSink, Protocol):
+    """A sink that writes event values only (the file sink): without a mapping it is handed the values
+    the journal read, tombstones left out, with no record object built per event."""
+
+    def deliver_values(self, values: list[bytes]) -> None: ...
 
 
 class RecordMapper(Protocol):
@@ -87,21 +96,29 @@ async def run_delivery(name: str, journal: SqliteJournal, sink: BatchSink, topic
     try:
         cursor = journal.cursor(name)
         stats.cursor = cursor
+        value_sink = sink if mapper is None and isinstance(sink, ValueSink) else None
         while True:
             wake.clear()
-            records = await asyncio.to_thread(reader.read, topics, cursor, BATCH)
-            if records:
+            deliver: Callable[[], None]
+            if value_sink is not None:
+                last, count, values = await asyncio.to_thread(reader.read_values, topics, cursor, BATCH)
+                deliver = functools.partial(value_sink.deliver_values, values)
+            else:
+                records = await asyncio.to_thread(reader.read, topics, cursor, BATCH)
+                last, count = (records[-1].seq, len(records)) if records else (cursor, 0)
                 batch = records
-                if mapper is not None:
+                if mapper is not None and records:
                     async for attempt in retrying(name):
                         with attempt:
                             batch = await asyncio.to_thread(mapper.map_batch, records)
+                deliver = functools.partial(sink.deliver, batch)
+            if count:
                 async for attempt in retrying(name):
                     with attempt:
-                        await asyncio.to_thread(sink.deliver, batch)
-                cursor = records[-1].seq
+                        await asyncio.to_thread(deliver)
+                cursor = last
                 await asyncio.to_thread(journal.commit_cursor, name, cursor)
-                stats.delivered += len(records)
+                stats.delivered += count
                 stats.cursor = cursor
                 continue
             # Nothing matching after the cursor up to the journal's end: caught up.

@@ -53,7 +53,7 @@ from cdc.journal.sqlite import JournalReader, SqliteJournal
 from cdc.pipeline.breaker import CircuitBreaker, retry_delay
 from cdc.pipeline.delivery import BATCH, RecordMapper, retrying
 from cdc.pipeline.lanes import Lane, lane_of, take_batch
-from cdc.types import JournalRecord, Outcome, OutcomeKind, Sink, SinkEvent
+from cdc.types import JournalRecord, Outcome, OutcomeKind, Sink, SinkEvent, make_sink_event
 
 if TYPE_CHECKING:
     from cdc.admin.metrics import Metrics
@@ -120,7 +120,7 @@ def sink_event(seq: int, value: bytes) -> SinkEvent:
     else:  # another attribute order: parse it all
         ce = orjson.loads(value)
         data_json = orjson.dumps(ce.get("data"))
-    return SinkEvent(seq, ce["id"], ce["type"], ce["subject"], data_json, value, ce.get("time") or "")
+    return make_sink_event(seq, ce["id"], ce["type"], ce["subject"], data_json, value, ce.get("time") or "")
 
 
 def _ages(events: Sequence[SinkEvent], now: float) -> list[float]:

@@ -1,7 +1,10 @@
 from collections.abc import Mapping
 
-from cdc.readers.pgfast import Encoded, Spec
+from cdc.readers.pgevents import AssembleCtx, Parts
+from cdc.readers.pgfast import Encoded, Part, Spec
+from cdc.types import ChangeEvent
 
 def encode_change(buf: bytes | memoryview, in_stream: bool, specs: Mapping[int, Spec], /) -> Encoded | None: ...
-def envelope(before: bytes | None, after: bytes | None, head: bytes, lsn: int, mid: bytes, names: bytes,
-             end: bytes, /) -> bytes: ...
+def encode_part(buf: bytes | memoryview, in_stream: bool, specs: Mapping[int, Spec], tx_xid: int, chunk_rel: int,
+                /) -> Part | Encoded | None: ...
+def assemble_batch(parts: list[Parts], ctx: AssembleCtx, /) -> list[ChangeEvent]: ...

@@ -10,6 +10,7 @@ running ad-hoc incremental snapshots also offers (both readers do): the admin sa
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -25,7 +26,9 @@ class CommittedTx:
     """A durable-ready unit for the journal: a committed transaction, or a chunk of the snapshot.
 
     `toast` rows are PostgreSQL's remembered TOAST values; `schemas` are the binlog reader's schema
-    history entries, stored in the same journal transaction as the events and the offset.
+    history entries, stored in the same journal transaction as the events and the offset. `counts`, when
+    the reader counts its events by (topic, op) itself while `events()` makes them, is that counter
+    (complete once `events()` is exhausted); otherwise the capture counts them from the values.
     """
 
     offset: SourceOffset
@@ -35,6 +38,7 @@ class CommittedTx:
     toast: list[tuple[str, bytes, str, str]] = field(default_factory=list)
     _release: Callable[[], None] | None = None
     schemas: list[SchemaChange] = field(default_factory=list)
+    counts: Counter[tuple[str, str]] | None = None
 
     def events(self) -> Iterator[ChangeEvent]:
         return self._events()

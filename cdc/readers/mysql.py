@@ -75,7 +75,7 @@ from cdc.readers.binlogrows import (
 from cdc.readers.mysqlevents import EnvelopeMaker, Origin
 from cdc.readers.mysqlschema import TableSchema
 from cdc.readers.spill import SpillBuffer
-from cdc.types import ChangeEvent, SourceOffset
+from cdc.types import ChangeEvent, SourceOffset, make_change_event
 
 if TYPE_CHECKING:   # mysqlsnapshot loads the DDL parser: imported when first needed
     from cdc.readers.mysqlsnapshot import BinlogIncremental
@@ -552,7 +552,7 @@ def _unit(offset: SourceOffset, buf: SpillBuffer | None, count: int, schemas: li
 
     def events() -> Iterator[ChangeEvent]:
         for _, topic, key, value in buf:
-            yield ChangeEvent(topic, key, value)
+            yield make_change_event(topic, key, value)
     return CommittedTx(offset, None, count, events, _release=buf.close, schemas=schemas)
 
 

@@ -33,7 +33,7 @@ import orjson
 from cdc import __version__
 from cdc.readers.binlogrows import JsonPair, JsonRow
 from cdc.readers.pgevents import KeyFn
-from cdc.types import ChangeEvent
+from cdc.types import ChangeEvent, make_change_event
 
 _myspeed: Any
 try:  # the optional C extension (binlog rows and envelopes); the same bytes, faster
@@ -112,26 +112,26 @@ class EnvelopeMaker:
         for i, (before, after) in enumerate(rows, first_row):
             source = head + b"%d" % i + tail
             if key is None:
-                yield ChangeEvent(topic, None, _value(before, after, source, ends[op], dumps))
+                yield make_change_event(topic, None, _value(before, after, source, ends[op], dumps))
                 continue
             if op == "u":
                 assert before is not None and after is not None
                 old_key, new_key = key(before), key(after)
                 if old_key != new_key:
                     old = exact(old_key)
-                    yield ChangeEvent(topic, old, _value(before, None, source, ends["d"], dumps))
+                    yield make_change_event(topic, old, _value(before, None, source, ends["d"], dumps))
                     if tombstones:
-                        yield ChangeEvent(topic, old, None)
-                    yield ChangeEvent(topic, exact(new_key), _value(None, after, source, ends["c"], dumps))
+                        yield make_change_event(topic, old, None)
+                    yield make_change_event(topic, exact(new_key), _value(None, after, source, ends["c"], dumps))
                     continue
-                yield ChangeEvent(topic, exact(new_key), _value(before, after, source, ends[op], dumps))
+                yield make_change_event(topic, exact(new_key), _value(before, after, source, ends[op], dumps))
                 continue
             row = after if after is not None else before
             assert row is not None
             k = exact(key(row))
-            yield ChangeEvent(topic, k, _value(before, after, source, ends[op], dumps))
+            yield make_change_event(topic, k, _value(before, after, source, ends[op], dumps))
             if op == "d" and tombstones:
-                yield ChangeEvent(topic, k, None)
+                yield make_change_event(topic, k, None)
 
 
     def events_json(self, o: Origin, op: str, rows: Sequence[JsonRow] | Sequence[JsonPair], now_ms: int,

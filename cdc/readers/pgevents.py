@@ -15,33 +15,24 @@ event with op "t" and no key. No I/O: unit-tested with plain values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice
 from typing import Any
 
 import orjson
 
 from cdc import __version__
-from cdc.types import ChangeEvent
-
-# {"before":B,"after":A,"source":HEAD\"LSN MID NAMES,"lsn":LSN END, by concatenation (C where built)
-Envelope = Callable[[bytes | None, bytes | None, bytes, int, bytes, bytes, bytes], bytes]
+from cdc.types import ChangeEvent, make_change_event
 
 
-def envelope_py(before: bytes | None, after: bytes | None, head: bytes, lsn: int, mid: bytes, names: bytes,
-                end: bytes) -> bytes:
+def envelope(before: bytes | None, after: bytes | None, head: bytes, lsn: int, mid: bytes, names: bytes,
+             end: bytes) -> bytes:
+    """{"before":B,"after":A,"source":HEAD\\"LSN MID NAMES,"lsn":LSN END, by concatenation."""
     return b"".join((b'{"before":', b"null" if before is None else before,
                      b',"after":', b"null" if after is None else after,
                      b',"source":', head, b'\\"%d' % lsn, mid, names, b',"lsn":%d' % lsn, end))
 
-
-envelope: Envelope
-try:
-    from cdc.readers._pgspeed import envelope as _c_envelope
-
-    envelope = _c_envelope
-except ImportError:  # the optional C extension was not built
-    envelope = envelope_py
 
 Row = dict[str, Any]
 # (xid, op, topic, schema, table, key, before, after, lsn); rows as dicts or as their JSON bytes
@@ -92,8 +83,50 @@ def change_parts(xid: int, op: str, topic: str, schema: str, table: str, key: Ke
     return [(xid, op, topic, schema, table, None if row is None else key(row), before, after, lsn)]
 
 
-def assemble(parts: Iterator[Parts] | Sequence[Parts], tx: TxInfo, now_ms: int) -> Iterator[ChangeEvent]:
-    """Turn parts into ChangeEvents with Debezium's envelope (JSON converter, schemas disabled)."""
+# (head, mid, ends by op, names cache, names_of, dumps, tombstones, event, counts) -- see assemble_batch_py
+AssembleCtx = tuple[bytes, bytes, dict[str, bytes], dict[tuple[str, str], bytes], Callable[[str, str], bytes],
+                    Callable[[Any], bytes], bool, tuple[Any, ...], dict[tuple[str, str], int] | None]
+# What the C assembler makes each event through: the class and its fields' slot descriptors.
+_EVENT = (ChangeEvent, *(vars(ChangeEvent)[f] for f in ("topic", "key", "value")))
+_BATCH = 1024
+
+
+def assemble_batch_py(parts: Sequence[Parts], ctx: AssembleCtx) -> list[ChangeEvent]:
+    """`assemble`'s loop over a batch of parts (the twin of `_pgspeed.assemble_batch`). `counts`, if not
+    None, gets each event but tombstones counted by (topic, op)."""
+    head, mid, ends, names, names_of, dumps, tombstones, _, counts = ctx
+    out: list[ChangeEvent] = []
+    for _xid, op, topic, schema, table, key_row, before_row, after_row, lsn in parts:
+        # Rows come as dicts (snapshot, TOAST-filled updates) or as JSON from the C encoder. A key kept
+        # in the event is copied to an exact-size object: orjson's own result keeps a ~4 KiB buffer.
+        key = b"%b" % dumps(key_row) if isinstance(key_row, dict) else key_row
+        before = dumps(before_row) if isinstance(before_row, dict) else before_row
+        after = dumps(after_row) if isinstance(after_row, dict) else after_row
+        st = names.get((schema, table))
+        if st is None:
+            st = names[(schema, table)] = names_of(schema, table)
+        out.append(make_change_event(topic, key, envelope(before, after, head, lsn, mid, st, ends[op])))
+        if counts is not None:
+            counts[topic, op] = counts.get((topic, op), 0) + 1
+        if op == "d" and tombstones and key is not None:
+            out.append(make_change_event(topic, key, None))
+    return out
+
+
+assemble_batch: Callable[[list[Parts], AssembleCtx], list[ChangeEvent]]
+try:
+    from cdc.readers._pgspeed import assemble_batch as _c_assemble_batch
+
+    assemble_batch = _c_assemble_batch
+except ImportError:  # the optional C extension was not built
+    assemble_batch = assemble_batch_py
+
+
+def assemble(parts: Iterable[Parts], tx: TxInfo, now_ms: int,
+             counts: dict[tuple[str, str], int] | None = None) -> Iterator[ChangeEvent]:
+    """Turn parts into ChangeEvents with Debezium's envelope (JSON converter, schemas disabled), lazily,
+    a batch of parts at a time (C where built); `counts`, if given, gets the events counted by (topic, op)
+    as they are made (tombstones are not counted)."""
     ts_ms = tx.commit_time_us // 1000
     last = b"null" if tx.last_commit_lsn is None else b'\\"%d\\"' % tx.last_commit_lsn
     xid = b"null" if tx.xid is None else b"%d" % tx.xid
@@ -104,19 +137,11 @@ def assemble(parts: Iterator[Parts] | Sequence[Parts], tx: TxInfo, now_ms: int) 
     end = b'","ts_ms":%d,"ts_us":%d,"ts_ns":%d}' % (now_ms, now_ms * 1000, now_ms * 1_000_000)
     ends = {op: b',"xmin":null,"origin":null,"origin_lsn":null},"transaction":null,"op":"' + op.encode() + end
             for op in "crudt"}
-    names: dict[tuple[str, str], bytes] = {}
-    tombstones = tx.tombstones
-    dumps = orjson.dumps
-    for _xid, op, topic, schema, table, key_row, before_row, after_row, lsn in parts:
-        # Rows come as dicts (snapshot, TOAST-filled updates) or as JSON from the C encoder. A key kept
-        # in the event is copied to an exact-size object: orjson's own result keeps a ~4 KiB buffer.
-        key = b"%b" % dumps(key_row) if isinstance(key_row, dict) else key_row
-        before = dumps(before_row) if isinstance(before_row, dict) else before_row
-        after = dumps(after_row) if isinstance(after_row, dict) else after_row
-        st = names.get((schema, table))
-        if st is None:
-            st = names[(schema, table)] = (orjson.dumps(schema) + b',"table":' + orjson.dumps(table)
-                                           + b',"txId":' + xid)
-        yield ChangeEvent(topic, key, envelope(before, after, head, lsn, mid, st, ends[op]))
-        if op == "d" and tombstones and key is not None:
-            yield ChangeEvent(topic, key, None)
+
+    def names_of(schema: str, table: str) -> bytes:
+        return orjson.dumps(schema) + b',"table":' + orjson.dumps(table) + b',"txId":' + xid
+
+    ctx: AssembleCtx = (head, mid, ends, {}, names_of, orjson.dumps, tx.tombstones, _EVENT, counts)
+    it = iter(parts)
+    batches = iter(lambda: list(islice(it, _BATCH)), [])
+    return chain.from_iterable(assemble_batch(batch, ctx) for batch in batches)

@@ -24,9 +24,10 @@ streaming; changes of the chunk's keys committed meanwhile drop them from the ch
 watermark the rest is yielded as read events in a unit of its own. The snapshot's context rides in the
 offset of every unit yielded meanwhile, so `open` resumes it after a crash.
 
-Hot path: each row change goes through `pgfast.encode_change` (C where built), which returns the row
-images and keys as Debezium JSON; the dict path (`RowCodec`) serves the snapshot and updates carrying
-unchanged TOAST values, which are filled from the old image or the last value recorded.
+Hot path: each row change goes through `pgfast.encode_part` (C where built), which returns the row
+images and keys as Debezium JSON -- for the usual change already as the parts the transaction buffers;
+the dict path (`RowCodec`) serves the snapshot and updates carrying unchanged TOAST values, which are
+filled from the old image or the last value recorded.
 
 Offsets: the pipeline calls `confirm(lsn)` after the journal made a transaction durable; only then is
 that LSN reported to the server as flushed. A crash at any point resumes from the journal's offset and
@@ -46,10 +47,11 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import psycopg
@@ -407,7 +409,9 @@ class PostgresReader:
         codec = RowCodec(columns, included, self._types, self.modes)
         pk = tuple(c for c in await self._primary_key(oid) if c in included)
         toast = tuple(n for n, typ, _ in columns if n in included and self._toastable(typ))
-        spec = pgfast.row_spec(columns, included, pk, self._types, self.modes)
+        route = (topic, schema, table, TOAST_MIN if toast else pgfast.NEVER,
+                 "".join(op for op in "cud" if op in self._skip))
+        spec = pgfast.row_spec(columns, included, pk, self._types, self.modes, route)
         return TableState(topic, schema, table, True, codec, pk, key_function(pk), spec, toast)
 
     def _toastable(self, oid: int) -> bool:
@@ -526,7 +530,7 @@ class PostgresReader:
         streams: dict[int, _OpenTx] = {}
         in_stream: _OpenTx | None = None
         batch: list[memoryview | bytes] = []
-        decode, parse_copy, encode, specs = po.decode_message, po.parse_copy_data, pgfast.encode_change, self._specs
+        decode, parse_copy, encode, specs = po.decode_message, po.parse_copy_data, pgfast.encode_part, self._specs
         # An empty read asks the server for a keepalive (its WAL end): how --stop-at-end sees it is done.
         idle_wait = 0.05 if self.stop_at_end else 1.0
         while True:
@@ -534,19 +538,15 @@ class PostgresReader:
             await stream.read(batch, wait=idle_wait)
             reply = False
             for raw in batch:
-                enc = encode(raw, in_stream is not None, specs)
+                target = in_stream or open_tx
+                enc = encode(raw, in_stream is not None, specs, 0 if target is None else target.xid, self._chunk_rel)
                 if enc is not None:  # the hot path: row changes, encoded to JSON in C where built
-                    target = in_stream or open_tx
-                    status = enc[11]
-                    if target is not None and status != pgfast.NOT_CAPTURED:
-                        if status == pgfast.ENCODED:
-                            self._on_encoded(enc, target)
-                        else:  # unchanged TOAST values to fill in: the dict path
-                            ch = po.decode_change(raw, in_stream is not None, po.UNCHANGED_TOAST)
-                            assert ch is not None
-                            self._on_change(ch, target)
-                    elif target is not None and enc[3] == self._signal_oid:  # never encoded: see _on_relation
-                        self._on_signal_row(raw, in_stream is not None, target)
+                    if target is None:
+                        continue
+                    if len(enc) == 9:  # the usual change, decided by the encoder: its parts
+                        target.buffer.append(enc)
+                    else:
+                        self._on_row(cast(pgfast.Encoded, enc), raw, in_stream is not None, target)
                     continue
                 frame = parse_copy(raw)
                 if isinstance(frame, po.Keepalive):
@@ -857,10 +857,13 @@ class PostgresReader:
         if self._incr.ctx is not None:
             offset = {**offset, **self._incr.offset()}
 
-        def events() -> Iterator[ChangeEvent]:
-            return assemble(iter(buf), info, time.time_ns() // 1_000_000)
+        counts: Counter[tuple[str, str]] = Counter()
 
-        return CommittedTx(offset, end_lsn, buf.count, events, tx.toast, buf.close)
+        def events() -> Iterator[ChangeEvent]:
+            counts.clear()  # counted afresh by each pass over the events
+            return assemble(iter(buf), info, time.time_ns() // 1_000_000, counts)
+
+        return CommittedTx(offset, end_lsn, buf.count, events, tx.toast, buf.close, counts=counts)
 
     async def _on_relation(self, rel: po.Relation) -> None:
         cols = [(c.name, c.type_oid, c.type_modifier) for c in rel.columns]
@@ -887,6 +890,18 @@ class PostgresReader:
             st = self._tables.get(oid)
             if st is not None and st.included:
                 tx.buffer.append((msg.xid or tx.xid, "t", st.topic, st.schema, st.table, None, None, None, lsn))
+
+    def _on_row(self, enc: pgfast.Encoded, raw: memoryview | bytes, in_stream: bool, tx: _OpenTx) -> None:
+        """A row change the encoder left to the reader (see `pgfast.encode_part`)."""
+        status = enc[11]
+        if status == pgfast.ENCODED:
+            self._on_encoded(enc, tx)
+        elif status == pgfast.UNCHANGED_TOAST_INSIDE:  # unchanged TOAST values to fill in: the dict path
+            ch = po.decode_change(raw, in_stream, po.UNCHANGED_TOAST)
+            assert ch is not None
+            self._on_change(ch, tx)
+        elif enc[3] == self._signal_oid:  # never encoded: see _on_relation
+            self._on_signal_row(raw, in_stream, tx)
 
     def _on_encoded(self, enc: pgfast.Encoded, tx: _OpenTx) -> None:
         """A row change the encoder turned into JSON already (no unchanged TOAST in it)."""

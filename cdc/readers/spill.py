@@ -61,6 +61,11 @@ class SpillBuffer:
         self._aborted.add(xid)
 
     def __iter__(self) -> Iterator[Record]:
+        if self._file is None and not self._aborted:  # the usual transaction: no generator step per record
+            return iter(self._mem)
+        return self._records()
+
+    def _records(self) -> Iterator[Record]:
         aborted = self._aborted
         for rec in self._mem:
             if rec[0] not in aborted:

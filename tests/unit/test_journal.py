@@ -288,6 +288,74 @@ def test_runs_are_split_by_bytes(journal: SqliteJournal) -> None:
     ]
 
 
+def stored(path: Path) -> list[bytes]:
+    conn = sqlite3.connect(path)
+    try:
+        return [bytes(d) for (d,) in conn.execute("SELECT data FROM events ORDER BY first_seq")]
+    finally:
+        conn.close()
+
+
+def test_long_runs_are_stored_compressed_short_ones_plain(journal: SqliteJournal) -> None:
+    envelope = b'{"before":null,"after":{"id":%d,"note":"same words again"},"source":{"db":"erp"},"op":"c"}'
+    big = [ChangeEvent("s.a", b'{"id":%d}' % i, envelope % i) for i in range(200)]
+    journal.append("pg", [big], {"lsn": 1})
+    journal.append("pg", [[ev("s.a", 7)], [ev("s.b", 8)]], {"lsn": 2})  # two runs of one short event
+    data = stored(journal.path)
+    assert len(data) == 3
+    plain = sum(len(e.key or b"") + len(e.value or b"") for e in big)
+    assert data[0][0] & journal_sqlite._COMPRESSED and len(data[0]) < plain / 4
+    assert not data[1][0] & journal_sqlite._COMPRESSED and not data[2][0] & journal_sqlite._COMPRESSED
+    with journal.reader() as r:
+        got = read_all(r, ALL, limit=64)
+        assert [(x.key, x.value) for x in got] == [(e.key, e.value) for e in [*big, ev("s.a", 7), ev("s.b", 8)]]
+        assert [x.value for x in r.read(ALL, 150, 3)] == [envelope % i for i in (150, 151, 152)]
+
+
+def test_runs_written_uncompressed_read_back(journal: SqliteJournal) -> None:
+    # A journal written before compression existed holds long runs plain: stored as they are, read as
+    # they are.
+    events = [ev("s.a", i, b"x" * 3000) for i in range(3)]
+    journal.append("pg", [events], {"lsn": 1})
+    data = stored(journal.path)[0]
+    plain = journal_sqlite._plain(data)
+    assert plain != data
+    conn = sqlite3.connect(journal.path)
+    conn.execute("UPDATE events SET data = ?", (plain,))
+    conn.commit()
+    conn.close()
+    with journal.reader() as r:
+        assert [(x.key, x.value) for x in r.read(ALL, 0, 10)] == [(e.key, e.value) for e in events]
+
+
+def test_a_corrupt_compressed_run_is_permanent(journal: SqliteJournal) -> None:
+    journal.append("pg", [[ev("s.a", i, b"y" * 2000) for i in range(3)]], {"lsn": 1})
+    conn = sqlite3.connect(journal.path)
+    conn.execute("UPDATE events SET data = ?", (bytes([journal_sqlite._COMPRESSED]) + b"\xff" * 40,))
+    conn.commit()
+    conn.close()
+    with journal.reader() as r, pytest.raises(Permanent, match="stored run is corrupt"):
+        r.read(ALL, 0, 10)
+
+
+def test_read_values_matches_read(journal: SqliteJournal) -> None:
+    # Runs of one and of many events, compressed and plain, keys and values None, several topics.
+    long = b'{"after":{"note":"%d words words words words words words words words words"}}'
+    journal.append("pg", [[ev("s.a", i, long % i) for i in range(40)], [ev("s.b", 1)],
+                          [ChangeEvent("s.a", b"k", None), ChangeEvent("s.a", None, b"v"), ev("s.a", 99, b"")]],
+                   {"lsn": 1})
+    journal.append("pg", [[ev("s.b", 2), ev("s.a", 100), ChangeEvent("s.a", b"t", None)]], {"lsn": 2})
+    end = journal.end_seq()
+    with journal.reader() as r, journal.reader() as rv:
+        for pattern in (ALL, re.compile(r"s\.a"), re.compile(r"s\.b"), re.compile(r"none")):
+            for after in range(end + 1):
+                for limit in (1, 2, 7, 100):
+                    records = r.read(pattern, after, limit)
+                    last = records[-1].seq if records else after
+                    expected = (last, len(records), [x.value for x in records if x.value is not None])
+                    assert rv.read_values(pattern, after, limit) == expected, (pattern, after, limit)
+
+
 def test_none_and_empty_keys_and_values_round_trip(journal: SqliteJournal) -> None:
     t = "s.t"
     events = [

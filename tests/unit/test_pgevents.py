@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
@@ -65,20 +67,51 @@ def test_replication_options_by_server_version() -> None:
     assert replication_options("p", 130010) == "proto_version '1', publication_names '\"p\"'"
 
 
-def test_envelope_c_and_python_agree() -> None:
+def test_assemble_batch_c_and_python_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     from cdc.readers import pgevents
 
     try:
-        from cdc.readers._pgspeed import envelope as c_envelope
+        from cdc.readers._pgspeed import assemble_batch as c_assemble
     except ImportError:  # pragma: no cover - the extension is optional
-        return
-    cases = [(b'{"a":1}', None), (None, b'{"b":"x"}'), (b"{}", b"{}")]
-    for before, after in cases:
-        for lsn in (0, 1, 2**64 - 1):
-            args = (before, after, b'{"h":"', lsn, b'\\"]"', b'"s","table":"t"', b',"op":"c"}')
-            assert c_envelope(*args) == pgevents.envelope_py(*args)
+        pytest.skip("C extension not built: the Python twin is in use")
+    rows: list[pgevents.Parts] = []
+    cases: list[tuple[Any, Any, Any]] = [
+        ({"id": 1}, None, {"id": 1, "note": 'a "q" \u00e9'}),       # dict rows (snapshot, TOAST-filled)
+        (b'{"id":2}', None, b'{"id":2,"note":"x"}'),                  # the encoder's JSON rows
+        (b'{"id":3}', b'{"id":3}', b'{"id":3,"n":1}'),
+        (None, {"a": None}, None),                                   # no primary key
+    ]
+    for i, (key, before, after) in enumerate(cases):
+        for op in ("c", "u", "d", "r", "t"):
+            table = "orders" if i % 2 else "lines"
+            rows.append((7, op, f"erp.public.{table}", "public", table, key, before, after, 2**40 + i))
+    for tombstones in (True, False):
+        for tx in (TX, TxInfo(server_name="e", db="d", xid=None, commit_time_us=0, last_commit_lsn=None,
+                              snapshot="true", tombstones=tombstones)):
+            made = list(assemble(rows, tx, 1))  # C
+            with monkeypatch.context() as m:
+                m.setattr(pgevents, "assemble_batch", pgevents.assemble_batch_py)
+                assert list(assemble(rows, tx, 1)) == made
+            names: dict[tuple[str, str], bytes] = {}
+            counts: dict[tuple[str, str], int] = {("erp.public.lines", "c"): 5}
+            py_counts = dict(counts)
+            ctx: pgevents.AssembleCtx = (
+                b'{"h":"', b'\\"]"', {op: b',"op":"%b"}' % op.encode() for op in "crudt"}, names,
+                lambda s, t: b'"%b","table":"%b"' % (s.encode(), t.encode()), orjson.dumps, tombstones,
+                pgevents._EVENT, counts)
+            got = c_assemble(rows, ctx)
+            assert got == pgevents.assemble_batch_py(rows, (*ctx[:8], py_counts))
+            assert names.keys() == {("public", "orders"), ("public", "lines")}
+            assert counts == py_counts and counts[("erp.public.lines", "c")] == 5 + 2
+            assert sum(counts.values()) == 5 + len(rows)  # tombstones are not counted
+            assert all(type(e) is type(made[0]) for e in got)
+            assert len(got) == len(rows) + (sum(1 for r in rows if r[1] == "d" and r[5] is not None)
+                                            if tombstones else 0)
+    bad: list[pgevents.Parts] = [(7, "x", "t", "s", "x", None, None, None, 1)]
+    with pytest.raises(ValueError, match="unknown op"):
+        c_assemble(bad, ctx)
     with pytest.raises(TypeError):
-        c_envelope("not bytes", None, b"", 1, b"", b"", b"")  # type: ignore[arg-type]
+        c_assemble([(1, 2)], ctx)  # type: ignore[list-item]
 
 
 def test_same_shape_as_events_debezium_emitted() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import shutil
 import struct
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -15,8 +16,9 @@ from tests.unit.test_pgoutput_changes import frame, tup
 
 try:
     from cdc.readers._pgspeed import encode_change as c_encode
+    from cdc.readers._pgspeed import encode_part as c_encode_part
 except ImportError:  # pragma: no cover - the extension is optional
-    c_encode = None  # type: ignore[assignment]
+    c_encode = c_encode_part = None  # type: ignore[assignment]
 
 needs_c = pytest.mark.skipif(c_encode is None, reason="C extension not built: the Python twin is in use")
 
@@ -119,6 +121,46 @@ def test_wide_relation_uses_heap_scratch() -> None:
     got = c_encode(buf, False, {REL: spec})
     assert got == pgfast.encode_change_py(buf, False, {REL: spec})
     assert got is not None and orjson.loads(got[6] or b"{}")["c299"] == 299
+
+
+def test_encode_part_decides_the_usual_change_and_leaves_the_rest_to_the_reader() -> None:
+    cols = [("id", 23, -1), ("t", 25, -1)]
+    route = ("erp.public.t", "public", "t", 256, "")
+    specs = {REL: pgfast.row_spec(cols, {"id", "t"}, ["id"], {}, EncodingModes(), route)}
+    ins = frame(b"I" + struct.pack(">I", REL) + b"N" + tuple_bytes(["1", "a"]), wal_start=77)
+    upd = frame(b"U" + struct.pack(">I", REL) + b"O" + tuple_bytes(["1", "a"]) + b"N" + tuple_bytes(["1", "b"]),
+                wal_start=78)
+    new_key = frame(b"U" + struct.pack(">I", REL) + b"K" + tuple_bytes(["1", None]) + b"N" + tuple_bytes(["2", "b"]))
+    dele = frame(b"D" + struct.pack(">I", REL) + b"K" + tuple_bytes(["1", None]), wal_start=79)
+    streamed = frame(b"I" + struct.pack(">II", 9, REL) + b"N" + tuple_bytes(["3", "c"]), wal_start=80)
+    long_value = frame(b"I" + struct.pack(">I", REL) + b"N" + tuple_bytes(["4", "x" * 256]))
+    toast = frame(b"U" + struct.pack(">I", REL) + b"N" + tuple_bytes(["1", "\0UNCHANGED"]))
+    encoders: list[tuple[Callable[..., object], Callable[..., object]]] = [
+        (pgfast.encode_part_py, pgfast.encode_change_py)]
+    if c_encode_part is not None:
+        encoders.append((c_encode_part, c_encode))
+    for encode, change in encoders:
+        assert encode(ins, False, specs, 700, -1) == (
+            700, "c", "erp.public.t", "public", "t", b'{"id":1}', None, b'{"id":1,"t":"a"}', 77)
+        assert encode(upd, False, specs, 700, -1) == (
+            700, "u", "erp.public.t", "public", "t", b'{"id":1}', b'{"id":1,"t":"a"}', b'{"id":1,"t":"b"}', 78)
+        assert encode(dele, False, specs, 700, -1) == (
+            700, "d", "erp.public.t", "public", "t", b'{"id":1}', b'{"id":1,"t":null}', None, 79)
+        assert encode(streamed, True, specs, 700, -1) == (
+            9, "c", "erp.public.t", "public", "t", b'{"id":3}', None, b'{"id":3,"t":"c"}', 80)
+        # Left to the reader, as encode_change's tuple: a primary-key change, a value to remember for
+        # unchanged TOAST, unchanged TOAST itself, the table of an open incremental-snapshot chunk, a
+        # skipped operation, a relation without a spec; a frame that is no row change stays None.
+        left = [(new_key, specs, -1), (long_value, specs, -1), (toast, specs, -1), (ins, specs, REL), (ins, {}, -1)]
+        skipping = {REL: pgfast.row_spec(cols, {"id", "t"}, ["id"], {}, EncodingModes(), (*route[:4], "c"))}
+        left.append((ins, skipping, -1))
+        for buf, sp, chunk in left:
+            assert encode(buf, False, sp, 700, chunk) == change(buf, False, sp), buf
+        assert encode(frame(b"B" + struct.pack(">QqI", 1, 2, 3)), False, specs, 700, -1) is None
+    # Without a route (the default) nothing is decided by the encoder.
+    plain = {REL: pgfast.row_spec(cols, {"id", "t"}, ["id"], {}, EncodingModes())}
+    for encode, change in encoders:
+        assert encode(ins, False, plain, 700, -1) == change(ins, False, plain)
 
 
 def test_extension_is_built_where_a_compiler_exists() -> None:
