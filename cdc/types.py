@@ -83,6 +83,7 @@ def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
 
 
 make_change_event: Callable[[str, bytes | None, bytes | None], ChangeEvent] = fast_constructor(ChangeEvent)
+make_journal_record: Callable[[int, str, bytes | None, bytes | None], JournalRecord] = fast_constructor(JournalRecord)
 
 
 # --- Delivery to targets (issue #5): what the delivery engine hands a sink and what it gets back. ---

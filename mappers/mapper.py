@@ -26,7 +26,7 @@ only the columns the mapping references, each event (its key, data and CloudEven
 function generated at load (decimals as plain strings, entity fields converted as pydantic would, no
 per-event pydantic: `mappers.entities.field_converter`), the CloudEvent is the concatenation of
 pre-serialised constant parts and the variable ones (`mappers.cloudevents.EventWriter.typed`), and the
-output records are built without the frozen dataclass's `__init__` (`cdc.types.fast_constructor`).
+output records are built without the frozen dataclass's `__init__` (`cdc.types.make_journal_record`).
 `map_batch` is what the delivery loop calls; `map` (one record) serves `cdc mapper test` and the tests.
 
 Failure story: a row the mapping cannot evaluate (the source would raise too, e.g. an invalid legacy
@@ -46,7 +46,7 @@ from typing import Any
 
 import orjson
 
-from cdc.types import ChangeEvent, JournalRecord, fast_constructor
+from cdc.types import ChangeEvent, JournalRecord, make_journal_record
 from mappers.cloudevents import EventWriter
 from mappers.compiler import TYPE_FIELD, CompiledMapping
 from mappers.entities import Entity, EntityError, field_converter
@@ -59,9 +59,6 @@ log = logging.getLogger(__name__)
 
 Event = tuple[bytes, bytes]  # (key: the subject as JSON, value: the CloudEvent)
 EventFn = Callable[[tuple[Any, ...], str, dict[str, Any]], Event]  # (values, op, source block) -> Event
-
-# One output record per event: the frozen dataclass's own __init__ cost a tenth of an event's time.
-_record: Callable[[int, str, bytes | None, bytes | None], JournalRecord] = fast_constructor(JournalRecord)
 
 
 def _key_text(v: Any) -> str:
@@ -214,7 +211,7 @@ class SqlMapper:
         loads = orjson.loads
         evaluate = self.compiled.evaluate
         upserted = self._upsert_event
-        make = _record
+        make = make_journal_record  # the frozen dataclass's own __init__ cost a tenth of an event
         for r in records:
             value = r.value
             if value is None or r.topic != topic:

@@ -116,7 +116,7 @@ from cdc.journal import retention as _retention
 from cdc.journal.compression import lz4_compress, lz4_decompress
 from cdc.journal.deadletters import DEAD_LETTER_SCHEMA, DeadLetter, DeadLetterFilter
 from cdc.journal.retention import PruneResult, RetentionPolicy
-from cdc.types import ChangeEvent, JournalRecord, SourceOffset, fast_constructor
+from cdc.types import ChangeEvent, JournalRecord, SourceOffset, make_journal_record
 
 __all__ = ["SCHEMA_VERSION", "JournalReader", "SqliteJournal", "classify_sqlite_error"]
 
@@ -290,9 +290,6 @@ def _classified(path: Path | None = None) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise classify_sqlite_error(exc, path) from exc
-
-
-_make_record = fast_constructor(JournalRecord)
 
 
 # -- packed runs ------------------------------------------------------------------------------------
@@ -994,7 +991,7 @@ class JournalReader:
         the journal only examines runs appended since the previous poll.
         """
         records: list[JournalRecord] = []
-        make = _make_record
+        make = make_journal_record
         for first, topic, count, data, lo, hi in self._runs(topics, after, limit):
             if count == 1:
                 records.append(make(first, topic, *_unpack_one(data)))

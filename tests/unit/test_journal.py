@@ -16,7 +16,7 @@ import pytest
 from cdc.errors import Permanent, Transient
 from cdc.journal import sqlite as journal_sqlite
 from cdc.journal.sqlite import JournalReader, SqliteJournal, classify_sqlite_error
-from cdc.types import ChangeEvent, JournalRecord
+from cdc.types import ChangeEvent, JournalRecord, make_journal_record
 
 ALL = re.compile(r".*")
 
@@ -432,7 +432,7 @@ def test_records_are_genuine_journal_records(journal: SqliteJournal) -> None:
     assert repr(got[1]) == "JournalRecord(seq=2, topic='s.a', key=None, value=None)"
     with pytest.raises(AttributeError):
         got[0].seq = 5  # type: ignore[misc]
-    made = journal_sqlite._make_record(2, "s.a", None, None)
+    made = make_journal_record(2, "s.a", None, None)
     assert type(made) is JournalRecord and made == got[1]
 
 
