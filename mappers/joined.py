@@ -48,7 +48,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect as SqlglotDialect
 from sqlglot.tokenizer_core import TokenType
 
-from cdc.types import JournalRecord
+from cdc.types import JournalRecord, SinkEvent, parse_sink_event
 from mappers.cloudevents import EventWriter
 from mappers.compiler import _NONDETERMINISTIC, _REFUSED_CLAUSES, OLD, TYPE_FIELD, _node_position, compile_mapping
 from mappers.entities import Entity, EntityError, check_select_list, nested_model, validate
@@ -780,6 +780,10 @@ class JoinedMapper:
         if not affected:
             return []
         return self.events(affected)
+
+    def map_events(self, records: Sequence[JournalRecord]) -> list[SinkEvent]:
+        """`map_batch` as the delivery engine takes it: each event as a `SinkEvent`."""
+        return [parse_sink_event(r.seq, r.value) for r in self.map_batch(records) if r.value is not None]
 
     def _root_key(self, route: Route, image: dict[str, Any], r: JournalRecord, op: str) -> tuple[Any, ...] | None:
         try:

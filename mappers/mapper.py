@@ -46,7 +46,7 @@ from typing import Any
 
 import orjson
 
-from cdc.types import ChangeEvent, JournalRecord, make_journal_record
+from cdc.types import ChangeEvent, JournalRecord, SinkEvent, make_journal_record, parse_sink_event
 from mappers.cloudevents import EventWriter
 from mappers.compiler import TYPE_FIELD, CompiledMapping
 from mappers.entities import Entity, EntityError, field_converter
@@ -233,6 +233,10 @@ class SqlMapper:
             for k, v in self._events(r, ev):
                 append(make(r.seq, name, k, v))
         return out
+
+    def map_events(self, records: Sequence[JournalRecord]) -> list[SinkEvent]:
+        """`map_batch` as the delivery engine takes it: each event as a `SinkEvent`."""
+        return [parse_sink_event(r.seq, r.value) for r in self.map_batch(records) if r.value is not None]
 
     def close(self) -> None:
         """Nothing to release: a single-table mapping never reads the source."""

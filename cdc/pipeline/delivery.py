@@ -34,7 +34,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from cdc.errors import Transient
 from cdc.journal.sqlite import SqliteJournal
-from cdc.types import JournalRecord
+from cdc.types import JournalRecord, SinkEvent
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,11 @@ class RecordMapper(Protocol):
     def map_batch(self, records: Sequence[JournalRecord]) -> list[JournalRecord]:
         """The business events of a batch of changes, in order, each with the seq of the change it came
         from; [] when nothing maps. Blocking (a multi-table mapping queries the source)."""
+        ...
+
+    def map_events(self, records: Sequence[JournalRecord]) -> list[SinkEvent]:
+        """`map_batch`'s events as the delivery engine hands them to sinks (`cdc.types.parse_sink_event`
+        of each value), built without parsing the CloudEvents back where the mapper can."""
         ...
 
     def close(self) -> None:

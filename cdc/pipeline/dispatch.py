@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import orjson
 from aiolimiter import AsyncLimiter
 
 from cdc.errors import Permanent, Transient
@@ -53,12 +52,12 @@ from cdc.journal.sqlite import JournalReader, SqliteJournal
 from cdc.pipeline.breaker import CircuitBreaker, retry_delay
 from cdc.pipeline.delivery import BATCH, RecordMapper, retrying
 from cdc.pipeline.lanes import Lane, lane_of, take_batch
-from cdc.types import JournalRecord, Outcome, OutcomeKind, Sink, SinkEvent, make_sink_event
+from cdc.types import JournalRecord, Outcome, OutcomeKind, Sink, SinkEvent
 
 if TYPE_CHECKING:
     from cdc.admin.metrics import Metrics
 
-__all__ = ["DeliverySettings", "DispatchStats", "run_dispatch", "sink_event"]
+__all__ = ["DeliverySettings", "DispatchStats", "run_dispatch"]
 
 log = logging.getLogger(__name__)
 
@@ -105,22 +104,6 @@ class DispatchStats:
     requests: int = 0        # calls to the sink
     read: int = 0            # journal records read
     cursor: int = 0
-
-
-_DATA = b',"data":'
-
-
-def sink_event(seq: int, value: bytes) -> SinkEvent:
-    """A mapped CloudEvent as the sinks see it. The mappers write ``data`` last (`mappers.cloudevents`):
-    only the attributes before it are parsed, and its JSON is kept as bytes."""
-    at = value.rfind(_DATA)
-    if at > 0 and value.endswith(b"}"):
-        ce = orjson.loads(value[:at] + b"}")
-        data_json = value[at + len(_DATA):-1]
-    else:  # another attribute order: parse it all
-        ce = orjson.loads(value)
-        data_json = orjson.dumps(ce.get("data"))
-    return make_sink_event(seq, ce["id"], ce["type"], ce["subject"], data_json, value, ce.get("time") or "")
 
 
 def _ages(events: Sequence[SinkEvent], now: float) -> list[float]:
@@ -221,23 +204,23 @@ class _Dispatcher:
                 await asyncio.wait_for(self.wake.wait(), 1.0)
 
     async def map(self, records: list[JournalRecord]) -> list[SinkEvent]:
-        mapped: list[JournalRecord] = []
+        mapped: list[SinkEvent] = []
         try:
             async for attempt in retrying(self.name):
                 with attempt:
-                    mapped = await asyncio.to_thread(self.mapper.map_batch, records)
+                    mapped = await asyncio.to_thread(self.mapper.map_events, records)
         except Permanent:
             if self.cfg.errors_tolerance != "all":
                 raise
             mapped = await self.map_each(records)
-        return [sink_event(r.seq, r.value) for r in mapped if r.value is not None]
+        return mapped
 
-    async def map_each(self, records: list[JournalRecord]) -> list[JournalRecord]:
+    async def map_each(self, records: list[JournalRecord]) -> list[SinkEvent]:
         """Map one record at a time, dead-lettering the changes the mapping cannot evaluate."""
-        mapped: list[JournalRecord] = []
+        mapped: list[SinkEvent] = []
         for r in records:
             try:
-                mapped += await asyncio.to_thread(self.mapper.map_batch, [r])
+                mapped += await asyncio.to_thread(self.mapper.map_events, [r])
             except Permanent as e:
                 t = now_ms()
                 subject = (r.key or b"null").decode()

@@ -22,9 +22,8 @@ from cdc.errors import Transient
 from cdc.journal.deadletters import DeadLetter, now_ms
 from cdc.journal.sqlite import JournalReader
 from cdc.pipeline.breaker import retry_delay
-from cdc.pipeline.dispatch import sink_event
 from cdc.pipeline.lanes import take_batch
-from cdc.types import Outcome, OutcomeKind, Sink, SinkEvent
+from cdc.types import Outcome, OutcomeKind, Sink, SinkEvent, parse_sink_event
 
 __all__ = ["RedriveResult", "redrive"]
 
@@ -60,7 +59,7 @@ async def redrive(writer: JournalReader, sink: Sink, letters: list[DeadLetter], 
             result.skipped.append((letter, "a change the mapping could not evaluate: fix the mapping and replay"))
             continue
         by_id[letter.event_id] = letter
-        queue.append(sink_event(letter.seq, letter.event))
+        queue.append(parse_sink_event(letter.seq, letter.event))
     blocked: set[str] = set()
     await sink.open()
     try:

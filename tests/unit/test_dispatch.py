@@ -22,7 +22,7 @@ from cdc.journal.deadletters import DeadLetterFilter
 from cdc.journal.sqlite import SqliteJournal
 from cdc.pipeline.dispatch import DispatchStats, run_dispatch
 from cdc.pipeline.lanes import Lane, lane_of, take_batch
-from cdc.types import DELIVERED, ChangeEvent, JournalRecord, Outcome, OutcomeKind, SinkEvent
+from cdc.types import DELIVERED, ChangeEvent, JournalRecord, Outcome, OutcomeKind, SinkEvent, parse_sink_event
 
 TOPIC = "erp.public.customer"
 
@@ -119,6 +119,9 @@ class Identity:
             if r.seq in self.fail_on:
                 raise Permanent(f"mapping m.sql: cannot evaluate journal seq {r.seq}")
         return list(records)
+
+    def map_events(self, records: Sequence[JournalRecord]) -> list[SinkEvent]:
+        return [parse_sink_event(r.seq, r.value) for r in self.map_batch(records) if r.value is not None]
 
     def close(self) -> None: ...
 
