@@ -49,6 +49,7 @@ from sinks.httpclient import (
 __all__ = ["BodyTemplate", "HttpSink", "UrlTemplate"]
 
 _CLOUDEVENT = "application/cloudevents+json"
+_dumps = orjson.dumps
 _DELIVERED = {status: Outcome(OutcomeKind.DELIVERED, status) for status in (200, 201, 202, 204)}
 # Characters kept as they are in the literal parts of a URL template: reserved ones and escapes.
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
@@ -197,10 +198,22 @@ class HttpSink(HttpSinkBase):
         return Request(method, url, event.id, orjson.dumps(self._payload(event)), content_type)
 
     def batch_request(self, route: str, batch: Sequence[SinkEvent]) -> Request:
-        records = [{"id": e.id, "subject": e.subject, "op": "delete" if e.deleted else "upsert",
-                    "data": None if e.deleted else self._payload(e)} for e in batch]
-        return Request("POST", self._cfg.http_batch_url or "", idempotency_key(batch),
-                       orjson.dumps({"records": records}))
+        if self._raw_data or self._cfg.http_body == "cloudevent":
+            # Each record's JSON joined from the event's own bytes: what orjson would write for the dicts below.
+            raw = self._cfg.http_body == "cloudevent"
+            body = b"".join((b'{"records":[', b",".join(
+                b'{"id":%b,"subject":%b,"op":"delete","data":null}' % (_dumps(e.id), _dumps(e.subject))
+                if e.deleted else b'{"id":%b,"subject":%b,"op":"upsert","data":%b}' % (
+                    _dumps(e.id), _dumps(e.subject), e.raw if raw else e.data_json) for e in batch), b"]}"))
+        else:
+            body = orjson.dumps({"records": [self.batch_record(e) for e in batch]})
+        return Request("POST", self._cfg.http_batch_url or "", idempotency_key(batch), body)
+
+    def batch_record(self, event: SinkEvent) -> dict[str, Any]:
+        """One record of a batch request as the generic batch endpoint takes it."""
+        deleted = event.deleted
+        return {"id": event.id, "subject": event.subject, "op": "delete" if deleted else "upsert",
+                "data": None if deleted else self._payload(event)}
 
     def batch_outcomes(self, batch: Sequence[SinkEvent], resp: Response) -> list[Outcome]:
         doc = resp.json()

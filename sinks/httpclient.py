@@ -44,15 +44,14 @@ from datetime import UTC
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
-import aiohttp
 import orjson
 from pydantic import SecretStr
-from yarl import URL
 
 from cdc.config.secrets import SecretsFilter
 from cdc.errors import Permanent, Transient
 from cdc.types import Outcome, OutcomeKind, SinkEvent
 from sinks.fieldmaps import FieldMapper
+from sinks.transport import InvalidRequest, Transport, TransportError
 
 __all__ = ["MAX_ERROR_CHARS", "Auth", "HttpClient", "HttpSinkBase", "OAuth2ClientCredentials", "PerRecordSink",
            "RecordError",
@@ -65,8 +64,6 @@ RETRY_STATUSES = frozenset({408, 425, 429})
 # lifetime), so that a request never leaves with a token about to expire on the way.
 TOKEN_MARGIN_S = 60.0
 USER_AGENT = "erp-cdc-bridge/0.1"
-
-_TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError)
 
 
 class RecordError(ValueError):
@@ -258,48 +255,41 @@ class HttpClient:
                  idempotency_headers: tuple[str, ...] = ("Idempotency-Key",)) -> None:
         self.sink = sink
         self.auth = auth or Auth()
-        self._timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000)
+        self._timeout = timeout_ms / 1000
         self._max_in_flight = max_in_flight
-        self._headers = dict(headers or {})
+        # Unwrapped once (they go into every request); only the transport ever sees these values.
+        self._headers = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in (headers or {}).items()}
         self._limit_error = limit_error
         self._idempotency_headers = idempotency_headers
-        self._session: aiohttp.ClientSession | None = None
+        self._transport: Transport | None = None
 
     async def open(self) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_in_flight, limit_per_host=0),
-                timeout=self._timeout,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            )
+        if self._transport is None:
+            self._transport = Transport(limit=self._max_in_flight, timeout=self._timeout,
+                                        headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        if self._transport is not None:
+            transport, self._transport = self._transport, None
+            transport.close()
 
     async def exchange(self, method: str, url: str, *, body: bytes | None, headers: Mapping[str, str],
                        where: str) -> Response:
         """One round trip, no credentials added; transport failures raise `Transient`."""
-        if self._session is None:
+        if self._transport is None:
             raise RuntimeError(f"sink '{self.sink}' is not open")
         try:
-            async with self._session.request(method, URL(url, encoded=True), data=body, headers=headers,
-                                             allow_redirects=False) as r:
-                return Response(r.status, r.headers, await r.read())
-        except _TRANSPORT_ERRORS as exc:
-            raise Transient(_scrub(f"sink '{self.sink}': {where} failed: {type(exc).__name__}: {exc}")) from None
-        except aiohttp.InvalidURL as exc:
-            raise Permanent(_scrub(f"sink '{self.sink}': {where}: invalid URL ({exc})")) from None
-        except aiohttp.ClientError as exc:  # a garbled response: another attempt may get a clean one
-            raise Transient(_scrub(f"sink '{self.sink}': {where} failed: {type(exc).__name__}: {exc}")) from None
+            r = await self._transport.request(method, url, dict(headers), body)
+        except TransportError as exc:
+            raise Transient(_scrub(f"sink '{self.sink}': {where} failed: {exc}")) from None
+        except InvalidRequest as exc:
+            raise Permanent(_scrub(f"sink '{self.sink}': {where}: {exc}")) from None
+        return Response(r.status, r.headers, r.body)
 
     async def request(self, req: Request) -> Response:
         """`req` with credentials and idempotency headers; after a 401 the token is renewed once."""
         where = f"{req.method} {req.url}"
-        headers: dict[str, str] = {k: v.get_secret_value() if isinstance(v, SecretStr) else v
-                                   for k, v in self._headers.items()}
-        headers.update(req.headers)
+        headers = {**self._headers, **req.headers}
         for name in self._idempotency_headers:
             headers[name] = req.key
         if req.body is not None:

@@ -49,7 +49,7 @@ from aiolimiter import AsyncLimiter
 from cdc.errors import Permanent, Transient
 from cdc.journal.deadletters import DeadLetter, now_ms
 from cdc.journal.sqlite import JournalReader, SqliteJournal
-from cdc.pipeline.breaker import CircuitBreaker, retry_delay
+from cdc.pipeline.breaker import BreakerState, CircuitBreaker, retry_delay
 from cdc.pipeline.delivery import BATCH, RecordMapper, retrying
 from cdc.pipeline.lanes import Lane, lane_of, take_batch
 from cdc.types import JournalRecord, Outcome, OutcomeKind, Sink, SinkEvent
@@ -106,20 +106,25 @@ class DispatchStats:
     cursor: int = 0
 
 
-def _ages(events: Sequence[SinkEvent], now: float) -> list[float]:
-    """Seconds since each event's source commit (events without a parsable time are left out). The
-    events of one source transaction share their time: each distinct one is parsed once."""
-    commits: dict[str, float | None] = {}
-    ages = []
+def _ages(events: Sequence[SinkEvent], now: float, commits: dict[str, float | None]) -> list[tuple[float, int]]:
+    """(seconds since the source commit, number of events) for each distinct commit time of `events`
+    (events without a parsable time are left out): the events of one source transaction share it.
+    `commits` remembers the times already parsed."""
+    counts: dict[str, int] = {}
     for e in events:
-        if e.time not in commits:
+        counts[e.time] = counts.get(e.time, 0) + 1
+    ages = []
+    for text, n in counts.items():
+        if text not in commits:
+            if len(commits) >= 4096:
+                commits.clear()
             try:
-                commits[e.time] = datetime.fromisoformat(e.time).timestamp()
+                commits[text] = datetime.fromisoformat(text).timestamp()
             except ValueError:
-                commits[e.time] = None
-        at = commits[e.time]
+                commits[text] = None
+        at = commits[text]
         if at is not None:
-            ages.append(max(0.0, now - at))
+            ages.append((max(0.0, now - at), n))
     return ages
 
 
@@ -168,6 +173,7 @@ class _Dispatcher:
         self.request_limit = AsyncLimiter(rps, 1.0) if rps > 0 else None
         self.record_limit = AsyncLimiter(recs, 1.0) if recs > 0 else None
         self.breakers: dict[str, CircuitBreaker] = {}
+        self.commit_times: dict[str, float | None] = {}  # CloudEvent time -> epoch seconds (`_ages`)
         # Waiting for the committer: what it has not yet taken, and how far it got.
         self.dead: list[DeadLetter] = []
         self.delivered: list[tuple[str, int]] = []
@@ -260,8 +266,9 @@ class _Dispatcher:
                 await self.durable()
                 lane.unsynced.clear()
                 continue
-            if linger and len(lane.queue) < cfg.batch_max_records and not self.idle:
-                await asyncio.sleep(linger)  # let the reader add to a small batch
+            if linger and not self.idle and self.sink.batch_limit(self.sink.route(lane.queue[0])) > 1 and \
+                    len(lane.queue) < cfg.batch_max_records:
+                await asyncio.sleep(linger)  # let the reader add to a small batch (not to a per-record route's)
             route, lane.flight = take_batch(lane.queue, self.sink.route, cfg.batch_max_records, cfg.batch_max_bytes,
                                             self.sink.batch_limit, lane.unsynced)
             subjects = [e.subject for e in lane.flight]
@@ -280,7 +287,8 @@ class _Dispatcher:
         started = time.monotonic()
         while lane.flight:
             batch = lane.flight
-            await breaker.acquire()
+            if breaker.state is not BreakerState.CLOSED:
+                await breaker.acquire()
             if self.request_limit is not None:
                 await self.request_limit.acquire()
             if self.record_limit is not None:
@@ -327,10 +335,11 @@ class _Dispatcher:
     def settle(self, lane: Lane, batch: list[SinkEvent], outcomes: Sequence[Outcome], attempt: int,
                first_failure: int, t: int) -> None:
         finished: list[SinkEvent] = []
+        acked: list[SinkEvent] = []
         for e, o in zip(batch, outcomes, strict=True):
             if o.kind is OutcomeKind.DELIVERED:
                 finished.append(e)
-                self.stats.delivered += 1
+                acked.append(e)
                 if e.subject in self.dlq_subjects:
                     self.delivered.append((e.subject, e.seq))
             elif o.kind is OutcomeKind.REJECTED:
@@ -346,9 +355,9 @@ class _Dispatcher:
                                             o.status, error, attempt, first_failure, t))
                 self.dlq_subjects.add(e.subject)
                 self.stats.dead_lettered += 1
+        self.stats.delivered += len(acked)
         if self.metrics is not None:
-            acked = [e for e, o in zip(batch, outcomes, strict=True) if o.kind is OutcomeKind.DELIVERED]
-            self.metrics.commit_to_ack(self.name, _ages(acked, time.time()))
+            self.metrics.commit_to_ack(self.name, _ages(acked, time.time(), self.commit_times))
         if finished:
             lane.finish(finished)
             self.buffered -= len(finished)

@@ -81,5 +81,8 @@ class Lane:
 
     def finish(self, events: Sequence[SinkEvent]) -> None:
         """Drop finished events from the in-flight batch (the rest stays in flight, to be retried)."""
+        if len(events) == len(self.flight):  # the usual case: the whole batch (events come from it)
+            self.flight = []
+            return
         gone = {id(e) for e in events}
         self.flight = [e for e in self.flight if id(e) not in gone]

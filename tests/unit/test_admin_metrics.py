@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from cdc.admin.metrics import CONTENT_TYPE, CircuitState, Metrics
+from cdc.admin.metrics import COMMIT_TO_ACK_BUCKETS, CONTENT_TYPE, CircuitState, Metrics
 from cdc.admin.state import History, Sample
 
 ALL_METRICS = (
@@ -96,7 +97,7 @@ def test_sink_counters_gauges_and_histograms() -> None:
     m.dead_letters("crm", 2)
     m.circuit_state("crm", "POST /orders", CircuitState.OPEN)
     m.circuit_state("crm", "PATCH /accounts", 2)
-    m.commit_to_ack("crm", [0.2, 0.4, 120.0])
+    m.commit_to_ack("crm", [(0.2, 1), (0.4, 1), (120.0, 1)])
     s = samples(m)
     assert s[key("cdc_sink_journal_depth_events", connector="crm")] == 120
     assert s[key("cdc_sink_request_seconds_count", connector="crm", route="POST /orders")] == 2
@@ -120,11 +121,31 @@ def test_forget_removes_only_that_connector() -> None:
         m.sink_delivered(c, 1)
         m.sink_request(c, "POST /x", 0.1)
         m.slot_health(c, "reserved", 10)
+        m.commit_to_ack(c, [(0.3, 2)])
     m.forget("a")
     connectors = {dict(labels).get("connector") for _, labels in samples(m)}
     assert connectors == {"b"}
     m.sink_delivered("a", 5)   # a connector created again under the same name starts from zero
     assert samples(m)[key("cdc_sink_delivered_total", connector="a")] == 5
+
+
+def test_commit_to_ack_pairs_render_as_prometheus_client_would_render_each_event() -> None:
+    pairs = [(0.0, 3), (0.05, 2), (0.07, 1), (1.0, 4), (2.4, 1), (99999.0, 2), (0.05, 5)]
+    m = Metrics()
+    m.commit_to_ack("crm", pairs[:3])
+    m.commit_to_ack("crm", pairs[3:])
+    reference = CollectorRegistry()
+    h = Histogram("cdc_sink_commit_to_ack_seconds", "x", ["connector"], buckets=COMMIT_TO_ACK_BUCKETS,
+                  registry=reference)
+    for seconds, n in pairs:
+        for _ in range(n):
+            h.labels("crm").observe(seconds)
+    ours = {k: v for k, v in samples(m).items() if k[0].startswith("cdc_sink_commit_to_ack_seconds")}
+    theirs = {(s.name, frozenset(s.labels.items())): s.value for family in reference.collect()
+              for s in family.samples if not s.name.endswith("_created")}
+    assert ours.keys() == theirs.keys()
+    assert all(ours[k] == pytest.approx(theirs[k]) for k in ours)
+    assert ours[key("cdc_sink_commit_to_ack_seconds_bucket", connector="crm", le="0.05")] == 10
 
 
 def test_each_metrics_has_its_own_registry() -> None:
