@@ -123,16 +123,23 @@ _DATA = b',"data":'
 
 
 def parse_sink_event(seq: int, value: bytes) -> SinkEvent:
-    """A mapped CloudEvent (JSON) as the sinks see it. The mappers write ``data`` last
-    (`mappers.cloudevents`): only the attributes before it are parsed, and its JSON is kept as bytes."""
-    at = value.rfind(_DATA)
+    """A mapped CloudEvent (JSON) as the sinks see it, its ``data`` JSON kept as the event's own bytes.
+
+    The mappers write ``data`` last, after attributes that are all strings (`mappers.cloudevents`), in
+    which ``,"`` cannot occur unescaped: the first ``,"data":`` is the attribute, and the bytes after it
+    are the data when they are one JSON value. Any other layout is parsed whole."""
+    at = value.find(_DATA)
     if at > 0 and value.endswith(b"}"):
-        ce = orjson.loads(value[:at] + b"}")
         data_json = value[at + len(_DATA):-1]
-    else:  # another attribute order: parse it all
-        ce = orjson.loads(value)
-        data_json = orjson.dumps(ce.get("data"))
-    return make_sink_event(seq, ce["id"], ce["type"], ce["subject"], data_json, value, ce.get("time") or "")
+        try:
+            orjson.loads(data_json)  # more attributes after the data would fail here
+            ce = orjson.loads(value[:at] + b"}")
+            return make_sink_event(seq, ce["id"], ce["type"], ce["subject"], data_json, value, ce.get("time") or "")
+        except orjson.JSONDecodeError:
+            pass
+    ce = orjson.loads(value)
+    return make_sink_event(seq, ce["id"], ce["type"], ce["subject"], orjson.dumps(ce.get("data")), value,
+                           ce.get("time") or "")
 
 
 class OutcomeKind(enum.Enum):

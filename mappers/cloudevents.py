@@ -27,8 +27,12 @@ from mappers.values import encode_default
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# (source block, op, subject, subject as JSON, data as JSON) -> the CloudEvent: `EventWriter.typed`
-TypedWrite = Callable[[dict[str, Any], str, str, bytes, bytes], bytes]
+# Every field of a Debezium `source` block read here (`mappers.envelope` passes on only these).
+SOURCE_FIELDS = ("name", "schema", "db", "table", "ts_us", "ts_ms", "lsn", "file", "pos", "row")
+
+Written = tuple[str, str, bytes]  # an event as written: (id, time, the CloudEvent)
+# (source block, op, subject, subject as JSON, data as JSON) -> the event: `EventWriter.typed`
+TypedWrite = Callable[[dict[str, Any], str, str, bytes, bytes], Written]
 
 
 def source_position(source: dict[str, Any]) -> str:
@@ -79,8 +83,8 @@ class EventWriter:
     frame; the bytes equal `cloudevent()`'s for the same values (attribute order included).
     """
 
-    __slots__ = ("_connector", "_fingerprint", "_hash", "_schema_part", "_source_part", "_tail", "_time", "_ts",
-                 "_types")
+    __slots__ = ("_connector", "_fingerprint", "_hash", "_schema_part", "_source_part", "_tail", "_time",
+                 "_time_text", "_ts", "_types")
 
     def __init__(self, connector: str, fingerprint: str, dataschema: str | None) -> None:
         self._connector = connector
@@ -92,6 +96,7 @@ class EventWriter:
         self._hash: Any = None  # BLAKE2b having read the connector's part of every id: copied per event
         self._ts: Any = None
         self._time = b""
+        self._time_text = ""
         self._types: dict[str, bytes] = {}
 
     def bind_source(self, uri: str) -> None:
@@ -112,13 +117,13 @@ class EventWriter:
         return out
 
     def typed(self, type_: str, deleted: bool) -> TypedWrite:
-        """`write` for the events of one type: ``typed(t, d)(source, op, s, sj, data)`` equals
-        ``write(source, op, s, sj, t, d, data)``, with what depends only on the type joined beforehand.
+        """`event` for the events of one type: ``typed(t, d)(source, op, s, sj, data)`` equals
+        ``event(source, op, s, sj, t, d, data)``, with what depends only on the type joined beforehand.
 
         A mapper writes most of its events through two of these (upserted, deleted): the attributes
         between the id and the subject, and between the subject and the data, become one part each
         (the latter once per commit time). Events `write` itself must handle -- the first one, which
-        binds the source, and the first of each commit time -- go through it."""
+        binds the source, and the first of each commit time -- go through `event`."""
         type_tail = f"\x1f{type_}{self._tail}"
         type_part = self.type_json(type_)
         data_head = (b'","datacontenttype":"application/json"' if deleted else self._schema_part) + b',"data":'
@@ -126,12 +131,12 @@ class EventWriter:
         time_part = b""  # time .. data, for the commit time `time`
         time: bytes | None = None
 
-        def write(source: dict[str, Any], op: str, subject: str, subject_json: bytes, data_json: bytes) -> bytes:
+        def write(source: dict[str, Any], op: str, subject: str, subject_json: bytes, data_json: bytes) -> Written:
             nonlocal mid, time_part, time
             h = self._hash
             ts = source.get("ts_us")
             if h is None or ts is None or ts != self._ts:
-                return self.write(source, op, subject, subject_json, type_, deleted, data_json)
+                return self.event(source, op, subject, subject_json, type_, deleted, data_json)
             if self._time is not time:  # a new commit time (the first fast event included)
                 if not mid:
                     mid = self._source_part + type_part + b',"subject":'
@@ -141,19 +146,26 @@ class EventWriter:
             h = h.copy()
             h.update((f"lsn:{lsn}\x1f{op}\x1f{subject}{type_tail}" if lsn is not None else
                       f"{source_position(source)}\x1f{op}\x1f{subject}{type_tail}").encode())
-            return b"".join((b'{"specversion":"1.0","id":"', h.hexdigest().encode(), mid, subject_json, time_part,
-                             data_json, b"}"))
+            id_ = h.hexdigest()
+            return id_, self._time_text, b"".join((b'{"specversion":"1.0","id":"', id_.encode(), mid, subject_json,
+                                                  time_part, data_json, b"}"))
         return write
 
     def write(self, source: dict[str, Any], op: str, subject: str, subject_json: bytes, type_: str,
               deleted: bool, data_json: bytes, change: str = "") -> bytes:
+        """The CloudEvent of `event`."""
+        return self.event(source, op, subject, subject_json, type_, deleted, data_json, change)[2]
+
+    def event(self, source: dict[str, Any], op: str, subject: str, subject_json: bytes, type_: str,
+              deleted: bool, data_json: bytes, change: str = "") -> Written:
         """One event for a change at `source` (the Debezium source block of the change).
 
         `change` tells apart changes sharing a source position (the rows of one snapshot): a multi-table
         mapping's event comes from a change of any of its tables, so it gives the change's topic and key."""
         ts = source.get("ts_us")
         if ts is None or ts != self._ts:  # the events of one transaction share their commit time
-            self._time = commit_time(source).encode()
+            self._time_text = commit_time(source)
+            self._time = self._time_text.encode()
             self._ts = ts
         h = self._hash
         if h is None:  # the first event binds what the source block tells once
@@ -168,8 +180,10 @@ class EventWriter:
         # = event_id(...), inline: this runs once per event; the connector's part is hashed once
         h = h.copy()
         h.update(f"{position}\x1f{op}\x1f{subject}\x1f{type_}{self._tail}".encode())
-        return b"".join((b'{"specversion":"1.0","id":"', h.hexdigest().encode(), self._source_part,
-                         self._types.get(type_) or self.type_json(type_), b',"subject":', subject_json,
-                         b',"time":"', self._time,
-                         b'","datacontenttype":"application/json"' if deleted else self._schema_part,
-                         b',"data":', data_json, b"}"))
+        id_ = h.hexdigest()
+        raw = b"".join((b'{"specversion":"1.0","id":"', id_.encode(), self._source_part,
+                        self._types.get(type_) or self.type_json(type_), b',"subject":', subject_json,
+                        b',"time":"', self._time,
+                        b'","datacontenttype":"application/json"' if deleted else self._schema_part,
+                        b',"data":', data_json, b"}"))
+        return id_, self._time_text, raw

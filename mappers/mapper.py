@@ -21,13 +21,16 @@ A custom event type: a select-list column named ``_type`` (text) that is not NUL
 ``<entity>.upserted`` for that event (``CASE WHEN old.status = '20' AND status = '30' THEN
 'order.approved' END AS _type``); the event still carries the whole entity. It never replaces deleted.
 
-Speed (`bench/mapper_eval.py`): the event is parsed once with orjson, the compiled function reads
+Speed (`bench/mapper_eval.py`): the event is parsed once with orjson, all but the first of a
+transaction without its `source` block (`mappers.envelope`), the compiled function reads
 only the columns the mapping references, each event (its key, data and CloudEvent) is made by a
 function generated at load (decimals as plain strings, entity fields converted as pydantic would, no
 per-event pydantic: `mappers.entities.field_converter`), the CloudEvent is the concatenation of
 pre-serialised constant parts and the variable ones (`mappers.cloudevents.EventWriter.typed`), and the
 output records are built without the frozen dataclass's `__init__` (`cdc.types.make_journal_record`).
-`map_batch` is what the delivery loop calls; `map` (one record) serves `cdc mapper test` and the tests.
+`map_events` is `map_batch` for the delivery engine: the same generated functions make `SinkEvent`s from
+the parts they hold (id, type, subject, data, time), never parsing the CloudEvent back. `map` (one
+record) serves `cdc mapper test` and the tests.
 
 Failure story: a row the mapping cannot evaluate (the source would raise too, e.g. an invalid legacy
 date) or whose data is not a valid entity (a NULL in a required field) raises `MappingRuntimeError`,
@@ -42,14 +45,15 @@ import logging
 import operator
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from cdc.types import ChangeEvent, JournalRecord, SinkEvent, make_journal_record, parse_sink_event
+from cdc.types import ChangeEvent, JournalRecord, SinkEvent, make_journal_record, make_sink_event
 from mappers.cloudevents import EventWriter
 from mappers.compiler import TYPE_FIELD, CompiledMapping
 from mappers.entities import Entity, EntityError, field_converter
+from mappers.envelope import EnvelopeParser
 from mappers.errors import MappingRuntimeError
 from mappers.values import encode_default
 
@@ -57,8 +61,10 @@ __all__ = ["SqlMapper"]
 
 log = logging.getLogger(__name__)
 
-Event = tuple[bytes, bytes]  # (key: the subject as JSON, value: the CloudEvent)
-EventFn = Callable[[tuple[Any, ...], str, dict[str, Any]], Event]  # (values, op, source block) -> Event
+T = TypeVar("T", JournalRecord, SinkEvent)
+# (values, op, source block, journal seq) -> the event, as a JournalRecord (map_batch) or a SinkEvent (map_events)
+EventFn = Callable[[tuple[Any, ...], str, dict[str, Any], int], T]
+EventFns = tuple[EventFn[T], EventFn[T]]  # upserted, deleted
 
 
 def _key_text(v: Any) -> str:
@@ -153,7 +159,8 @@ class SqlMapper:
         if entity is not None:  # the entity's field order, as pydantic writes it
             order = {n: k for k, n in enumerate(entity.model_fields)}
             data_index = tuple(sorted(data_index, key=lambda i: order.get(names[i], len(order))))
-        self._upsert_event, self._delete_event = self._event_functions(data_index, label)
+        self._records, self._sink_events = self._event_functions(data_index, label)
+        self._envelope = EnvelopeParser()
         self._differs = _differs_function(self._compare_index, self._type_index)
         self._key_differs = _differs_function(self._key_index, None)
 
@@ -164,18 +171,22 @@ class SqlMapper:
             return name, i, conv, required
         return name, i, (_dec_json if t.kind == "dec" else None), False
 
-    def _event_functions(self, data_index: Sequence[int], label: str) -> tuple[EventFn, EventFn]:
-        """The upserted and deleted event of a values tuple, (key, CloudEvent): one generated function each.
+    def _event_functions(self, data_index: Sequence[int],
+                         label: str) -> tuple[EventFns[JournalRecord], EventFns[SinkEvent]]:
+        """The upserted and deleted event of a values tuple: generated functions, made into journal
+        records (key: the subject as JSON, value: the CloudEvent) and into `SinkEvent`s.
 
         Written out for this mapping: the business key (NULL: `MappingRuntimeError`), the NULL checks of
         required entity fields (`EntityError`), the data dict literal, the key as JSON, and the CloudEvent
-        by the writer of the event's type (`EventWriter.typed`; a `_type` column goes through `write`).
-        Checked in this order, so a row failing two checks always fails the same one."""
+        by the writer of the event's type (`EventWriter.typed`; a `_type` column goes through `event`).
+        Checked in this order, so a row failing two checks always fails the same one. The two kinds
+        differ only in the constructor of the result."""
         w = self._writer
         ns: dict[str, Any] = {"_dumps": orjson.dumps, "_opt": orjson.OPT_UTC_Z, "_required": _required,
-                              "_dec": _dec_json, "_subject": self._subject, "_write": w.write,
+                              "_dec": _dec_json, "_subject": self._subject, "_event": w.event,
                               "_upserted": self._upserted, "_write_upserted": w.typed(self._upserted, False),
-                              "_write_deleted": w.typed(self._deleted, True)}
+                              "_deleted": self._deleted, "_write_deleted": w.typed(self._deleted, True),
+                              "_record": make_journal_record, "_name": self.name, "_sink_event": make_sink_event}
         ki = self._key_index
         if len(ki) == 1:  # the common case: one key field, already text
             subject = f"    s = v[{ki[0]}]\n    if s.__class__ is not str:\n        s = _subject(v)\n"
@@ -187,65 +198,67 @@ class SqlMapper:
             return "".join(c + "\n" for c in checks) + "    data = _dumps({" + ", ".join(items) + "}, option=_opt)\n"
 
         ti = self._type_index
-        write = "_write_upserted(source, op, s, j, data)" if ti is None else \
-            f"_write(source, op, s, j, _upserted if (t := v[{ti}]) is None else t, False, data)"
-        src = ("def upserted(v, op, source):\n" + subject + data(data_index)
-               + f"    j = _dumps(s)\n    return j, {write}\n\n"
-               + "def deleted(v, op, source):\n" + subject + data(ki)
-               + "    j = _dumps(s)\n    return j, _write_deleted(source, op, s, j, data)\n")
+        up_type, write_up = "_upserted", "_write_upserted(source, op, s, j, data)"
+        if ti is not None:  # the row's _type names the event, else it is upserted
+            up_type = "t"
+            write_up = f"_event(source, op, s, j, (t := _upserted if v[{ti}] is None else v[{ti}]), False, data)"
+        bodies = (("upserted", data(data_index), write_up, up_type),
+                  ("deleted", data(ki), "_write_deleted(source, op, s, j, data)", "_deleted"))
+        # the frozen dataclasses' own __init__ cost a tenth of an event: their fast constructors
+        made = (("record", "_record(seq, _name, j, raw)"), ("sink", "_sink_event(seq, i, {type}, s, data, raw, tm)"))
+        src = "".join(f"def {kind}_{event}(v, op, source, seq):\n{subject}{body}    j = _dumps(s)\n"
+                      f"    i, tm, raw = {write}\n    return {make.format(type=type_)}\n\n"
+                      for kind, make in made for event, body, write, type_ in bodies)
         exec(compile(src, f"<events {self.compiled.file}>", "exec"), ns)
-        return ns["upserted"], ns["deleted"]
+        return (ns["record_upserted"], ns["record_deleted"]), (ns["sink_upserted"], ns["sink_deleted"])
 
     def map(self, record: JournalRecord) -> list[ChangeEvent]:
         """The business events of one journal record (see the module docstring); pure and synchronous."""
-        if record.value is None or record.topic != self.topic:
-            return []
-        return [ChangeEvent(self.name, k, v) for k, v in self._events(record, orjson.loads(record.value))]
+        return [ChangeEvent(self.name, r.key, r.value) for r in self.map_batch((record,))]
 
     def map_batch(self, records: Sequence[JournalRecord]) -> list[JournalRecord]:
         """The business events of a batch, each with the seq of its change (the delivery loop's call)."""
-        out: list[JournalRecord] = []
+        return self._run(records, self._records)
+
+    def map_events(self, records: Sequence[JournalRecord]) -> list[SinkEvent]:
+        """`map_batch` as the delivery engine takes it: each event as a `SinkEvent`, built from its parts."""
+        return self._run(records, self._sink_events)
+
+    def close(self) -> None:
+        """Nothing to release: a single-table mapping never reads the source."""
+
+    def _run(self, records: Sequence[JournalRecord], fns: EventFns[T]) -> list[T]:
+        out: list[T] = []
         append = out.append
         topic = self.topic
-        name = self.name
-        loads = orjson.loads
+        parse = self._envelope.parse
         evaluate = self.compiled.evaluate
-        upserted = self._upsert_event
-        make = make_journal_record  # the frozen dataclass's own __init__ cost a tenth of an event
+        upserted = fns[0]
         for r in records:
             value = r.value
             if value is None or r.topic != topic:
                 continue
-            ev = loads(value)
+            ev = parse(value)
             op = ev["op"]
             if op == "c" or op == "r":  # the common case inline: inserts and snapshot rows
                 after = ev["after"]
                 try:
                     vals = None if after is None else evaluate(after, None)
                     if vals is not None:
-                        k, v = upserted(vals, op, ev["source"])
-                        append(make(r.seq, name, k, v))
+                        append(upserted(vals, op, ev["source"], r.seq))
                 except MappingRuntimeError:
                     raise
                 except (ValueError, ArithmeticError, KeyError, TypeError, EntityError) as e:
                     raise self._runtime_error(r, e, None, after) from e
                 continue
-            for k, v in self._events(r, ev):
-                append(make(r.seq, name, k, v))
+            out += self._events(r, ev, fns)
         return out
 
-    def map_events(self, records: Sequence[JournalRecord]) -> list[SinkEvent]:
-        """`map_batch` as the delivery engine takes it: each event as a `SinkEvent`."""
-        return [parse_sink_event(r.seq, r.value) for r in self.map_batch(records) if r.value is not None]
-
-    def close(self) -> None:
-        """Nothing to release: a single-table mapping never reads the source."""
-
-    def _events(self, record: JournalRecord, ev: dict[str, Any]) -> list[Event]:
+    def _events(self, record: JournalRecord, ev: dict[str, Any], fns: EventFns[T]) -> list[T]:
         before = ev.get("before")
         after = ev.get("after")
         try:
-            return self._map(ev["op"], before, after, ev["source"])
+            return self._map(ev["op"], before, after, ev["source"], record.seq, fns)
         except MappingRuntimeError:
             raise
         except (ValueError, ArithmeticError, KeyError, TypeError, EntityError) as e:
@@ -259,16 +272,15 @@ class SqlMapper:
         return MappingRuntimeError(f"mapping {where} (journal seq {record.seq}, topic {record.topic}, key {key}): "
                                    f"{type(e).__name__}: {e}")
 
-    def _map(self, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
-             source: dict[str, Any]) -> list[Event]:
+    def _map(self, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None, source: dict[str, Any],
+             seq: int, fns: EventFns[T]) -> list[T]:
         evaluate = self.compiled.evaluate
-        upserted = self._upsert_event
-        deleted = self._delete_event
+        upserted, deleted = fns
         if op in ("c", "r"):
             if after is None:
                 return []
             vals = evaluate(after, None)
-            return [] if vals is None else [upserted(vals, op, source)]
+            return [] if vals is None else [upserted(vals, op, source, seq)]
         if op == "d":
             if before is None:
                 return []
@@ -277,7 +289,7 @@ class SqlMapper:
                 if not self._partial(before):
                     return []
                 vals = self.compiled.project(before, None)
-            return [deleted(vals, op, source)]
+            return [deleted(vals, op, source, seq)]
         if op != "u" or after is None:
             return []  # truncate: no rows named
         if before is not None and self._unchanged is not None and self._unchanged(after, before):
@@ -285,17 +297,17 @@ class SqlMapper:
         now = evaluate(after, before)
         if before is None:
             if now is not None:
-                return [upserted(now, op, source)]
-            return [deleted(self.compiled.project(after, None), op, source)]
+                return [upserted(now, op, source, seq)]
+            return [deleted(self.compiled.project(after, None), op, source, seq)]
         was = evaluate(before, None)
         if now is None:
-            return [] if was is None else [deleted(was, op, source)]
+            return [] if was is None else [deleted(was, op, source, seq)]
         if was is None:
-            return [upserted(now, op, source)]
+            return [upserted(now, op, source, seq)]
         if self._key_differs(now, was):
-            return [deleted(was, op, source), upserted(now, op, source)]
+            return [deleted(was, op, source, seq), upserted(now, op, source, seq)]
         if self._differs(now, was):  # a mapped field changed, or the mapping's _type names the event
-            return [upserted(now, op, source)]
+            return [upserted(now, op, source, seq)]
         return []
 
     def _partial(self, before: dict[str, Any]) -> bool:

@@ -166,6 +166,19 @@ def ev(seq: int, subject: str, deleted: bool = False) -> SinkEvent:
                      b"x" * 10)
 
 
+@pytest.mark.parametrize("data", [{"id": "C1", "data": {"x": 1}, "note": ',"data":'}, None, [1, 2], "text"])
+def test_sink_events_parsed_from_cloudevents_keep_the_data_bytes(data: object) -> None:
+    ce = {"specversion": "1.0", "id": "e1", "source": "/erp/public/customer", "type": "customer.upserted",
+          "subject": 'C,"data":1', "time": "2026-01-01T00:00:00Z", "data": data}
+    last = orjson.dumps(ce)
+    middle = orjson.dumps({**{k: v for k, v in ce.items() if k != "data"}, "data": data, "extra": "x"})
+    for raw in (last, middle):
+        e = parse_sink_event(7, raw)
+        assert (e.seq, e.id, e.type, e.subject, e.time, e.raw) == (7, "e1", "customer.upserted", 'C,"data":1',
+                                                                    "2026-01-01T00:00:00Z", raw)
+        assert orjson.loads(e.data_json) == data and (raw is middle or last.endswith(b',"data":' + e.data_json + b"}"))
+
+
 def test_batches_are_prefixes_with_one_route_and_distinct_keys() -> None:
     from collections import deque
 

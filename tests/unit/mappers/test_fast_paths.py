@@ -123,7 +123,8 @@ SOURCE: dict[str, Any] = {"name": "erp", "schema": "m3", "table": "c", "lsn": 42
 
 @pytest.mark.parametrize("dataschema", [None, "urn:erp-cdc:entity:customer:v1"])
 def test_typed_writer_equals_write(dataschema: str | None) -> None:
-    """Through `typed` or `write`, first event or not, the same bytes as the reference `cloudevent`."""
+    """Through `typed` or `event`, first event or not, the same id, time and bytes as the reference
+    `cloudevent`."""
     typed_w = EventWriter("", "f00d", dataschema)
     plain_w = EventWriter("", "f00d", dataschema)
     write_up = typed_w.typed("crm.upserted", False)
@@ -140,10 +141,11 @@ def test_typed_writer_equals_write(dataschema: str | None) -> None:
         for deleted, typed in ((False, write_up), (True, write_del)):
             type_ = "crm.deleted" if deleted else "crm.upserted"
             got = typed(source, "u", subject, sj, dj)
-            assert got == plain_w.write(source, "u", subject, sj, type_, deleted, dj)
+            assert got == plain_w.event(source, "u", subject, sj, type_, deleted, dj)
             id_ = event_id("erp", source_position(source), "u", subject, type_, "f00d")
-            assert got == cloudevent(id_, source_uri(source), type_, subject, commit_time(source), data,
-                                     None if deleted else dataschema)
+            assert got == (id_, commit_time(source), cloudevent(id_, source_uri(source), type_, subject,
+                                                                commit_time(source), data,
+                                                                None if deleted else dataschema))
 
 
 def test_commit_times_in_other_zones_are_normalised() -> None:
