@@ -1,10 +1,10 @@
 """The HTTP machinery every HTTP sink shares: session, credentials, the one response classifier, and the
 sink skeleton (`HttpSinkBase`) the generic and vendor sinks fill in.
 
-Role: `HttpClient` owns one aiohttp session per sink (at most ``max.in.flight.requests`` connections,
-``http.timeout.ms`` for a whole request), adds the credentials (`Auth`: none, a static header -- bearer,
-basic, API key -- or OAuth2 client credentials with a cached token) and the idempotency header(s), and
-turns a response into an `Outcome` in one place (`HttpClient.classify`):
+Role: `HttpClient` owns one `sinks.transport.Transport` per sink (keep-alive connections, at most
+``max.in.flight.requests`` kept, ``http.timeout.ms`` for a whole request), adds the credentials (`Auth`:
+none, a static header -- bearer, basic, API key -- or OAuth2 client credentials with a cached token) and
+the idempotency header(s), and turns a response into an `Outcome` in one place (`HttpClient.classify`):
 
 - 2xx -> delivered; a DELETE answered 404 -> delivered (the record is already gone);
 - 408, 425, 429 and 5xx -> retry, with the target's Retry-After (seconds or an HTTP date) in seconds;
@@ -34,14 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import hashlib
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import quote, urlencode
 
 import orjson
@@ -51,7 +49,7 @@ from cdc.config.secrets import SecretsFilter
 from cdc.errors import Permanent, Transient
 from cdc.types import Outcome, OutcomeKind, SinkEvent
 from sinks.fieldmaps import FieldMapper
-from sinks.transport import InvalidRequest, Transport, TransportError
+from sinks.transport import InvalidRequest, Response, Transport, TransportError, parse_retry_after
 
 __all__ = ["MAX_ERROR_CHARS", "Auth", "HttpClient", "HttpSinkBase", "OAuth2ClientCredentials", "PerRecordSink",
            "RecordError",
@@ -85,24 +83,6 @@ def idempotency_key(events: Sequence[SinkEvent]) -> str:
     return h.hexdigest()
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After in seconds from now (delay-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
 @dataclass(frozen=True, slots=True)
 class Request:
     """One HTTP request of a sink. `url` is already percent-encoded; `key` the idempotency key."""
@@ -113,28 +93,6 @@ class Request:
     body: bytes | None = None
     content_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        """The body as JSON; None when it is empty or not JSON."""
-        try:
-            return orjson.loads(self.body) if self.body else None
-        except orjson.JSONDecodeError:
-            return None
-
-    @property
-    def retry_after(self) -> float | None:
-        return parse_retry_after(self.headers.get("Retry-After"))
 
 
 def _scrub(text: str) -> str:
@@ -279,12 +237,11 @@ class HttpClient:
         if self._transport is None:
             raise RuntimeError(f"sink '{self.sink}' is not open")
         try:
-            r = await self._transport.request(method, url, dict(headers), body)
+            return await self._transport.request(method, url, headers, body)
         except TransportError as exc:
             raise Transient(_scrub(f"sink '{self.sink}': {where} failed: {exc}")) from None
         except InvalidRequest as exc:
             raise Permanent(_scrub(f"sink '{self.sink}': {where}: {exc}")) from None
-        return Response(r.status, r.headers, r.body)
 
     async def request(self, req: Request) -> Response:
         """`req` with credentials and idempotency headers; after a 401 the token is renewed once."""

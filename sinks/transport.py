@@ -2,7 +2,7 @@
 httptools (llhttp, the parser of Node.js).
 
 Role: `Transport.request(method, url, headers, body)` sends one request and returns the whole response
-(`Reply`: status, headers, body). That is all a sink needs: redirects are never followed (a 3xx means a
+(`Response`: status, headers, body). That is all a sink needs: redirects are never followed (a 3xx means a
 wrong URL), there are no cookies, proxies or streaming, and the body is asked for uncompressed
 (``Accept-Encoding: identity``; a gzip or deflate body a server sends anyway is decoded). Connections are
 reused per origin (scheme, host, port) while the server keeps them alive; TLS uses the system's trust
@@ -24,16 +24,23 @@ the configuration is wrong).
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import math
 import re
 import ssl
+import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
+import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["InvalidRequest", "Reply", "Transport", "TransportError"]
+__all__ = ["InvalidRequest", "Response", "Transport", "TransportError", "parse_retry_after"]
 
 
 class TransportError(Exception):
@@ -44,11 +51,46 @@ class InvalidRequest(ValueError):
     """The request cannot be sent as given (a bad URL or header): no attempt will do better."""
 
 
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After in seconds from now (delay-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
 @dataclass(frozen=True, slots=True)
-class Reply:
+class Response:
+    """A whole HTTP response."""
+
     status: int
-    headers: CIMultiDictProxy[str]
+    headers: Mapping[str, str]
     body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body as JSON; None when it is empty or not JSON."""
+        try:
+            return orjson.loads(self.body) if self.body else None
+        except orjson.JSONDecodeError:
+            return None
+
+    @property
+    def retry_after(self) -> float | None:
+        return parse_retry_after(self.headers.get("Retry-After"))
 
 
 _Origin = tuple[str, str, int]
@@ -116,7 +158,7 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    async def exchange(self, request: bytes, deadline: float, late: str) -> Reply:
+    async def exchange(self, request: bytes, deadline: float, late: str) -> Response:
         """Send `request` and wait for its whole response until the loop time `deadline` (then fail with `late`)."""
         loop = asyncio.get_running_loop()
         self.waiter = loop.create_future()
@@ -138,7 +180,7 @@ class _Connection(asyncio.Protocol):
                 body = zlib.decompress(body, wbits=47)  # 32 + 15: a gzip or zlib header, detected
             except zlib.error as e:
                 raise TransportError(f"unreadable {coding} body: {e}") from None
-        return Reply(self.parser.get_status_code(), CIMultiDictProxy(self.headers), body)
+        return Response(self.parser.get_status_code(), CIMultiDictProxy(self.headers), body)
 
 
 class Transport:
@@ -195,7 +237,7 @@ class Transport:
             raise TransportError(f"cannot connect to {host}:{port}: {e}") from None
         return conn
 
-    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Reply:
+    async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Response:
         origin, host, target = self._origin(url)
         raw = b"".join((method.encode(), b" ", target, b" HTTP/1.1\r\n", host, self._fixed, _header_lines(headers),
                         b"Content-Length: %d\r\n\r\n" % len(body or b""), body or b""))
@@ -218,7 +260,7 @@ class Transport:
             raise TransportError(f"no connection within {self.timeout:g} s") from None
         return self._done(idle, conn, await _send(conn, raw, deadline, self._late))
 
-    def _done(self, idle: list[_Connection], conn: _Connection, reply: Reply) -> Reply:
+    def _done(self, idle: list[_Connection], conn: _Connection, reply: Response) -> Response:
         if conn.open and conn.keep_alive and len(idle) < self.limit:
             idle.append(conn)
         else:
@@ -232,7 +274,7 @@ class Transport:
         self._idle.clear()
 
 
-def _header_lines(headers: dict[str, str]) -> bytes:
+def _header_lines(headers: Mapping[str, str]) -> bytes:
     text = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     if text.count("\n") != len(headers) or text.count("\r") != len(headers) or \
             any(not name or ":" in name or " " in name for name in headers):
@@ -244,7 +286,7 @@ def _header_lines(headers: dict[str, str]) -> bytes:
         raise InvalidRequest(f"a header value is not Latin-1 ({', '.join(headers)})") from None
 
 
-async def _send(conn: _Connection, raw: bytes, deadline: float, late: str) -> Reply:
+async def _send(conn: _Connection, raw: bytes, deadline: float, late: str) -> Response:
     try:
         return await conn.exchange(raw, deadline, late)
     except BaseException:  # a failure, the timeout or a cancellation mid-exchange: never reused

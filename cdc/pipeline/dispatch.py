@@ -49,7 +49,7 @@ from aiolimiter import AsyncLimiter
 from cdc.errors import Permanent, Transient
 from cdc.journal.deadletters import DeadLetter, now_ms
 from cdc.journal.sqlite import JournalReader, SqliteJournal
-from cdc.pipeline.breaker import BreakerState, CircuitBreaker, retry_delay
+from cdc.pipeline.breaker import CircuitBreaker, retry_delay
 from cdc.pipeline.delivery import BATCH, RecordMapper, retrying
 from cdc.pipeline.lanes import Lane, lane_of, take_batch
 from cdc.types import JournalRecord, Outcome, OutcomeKind, Sink, SinkEvent
@@ -106,25 +106,16 @@ class DispatchStats:
     cursor: int = 0
 
 
-def _ages(events: Sequence[SinkEvent], now: float, commits: dict[str, float | None]) -> list[tuple[float, int]]:
+def _ages(events: Sequence[SinkEvent], now: float) -> list[tuple[float, int]]:
     """(seconds since the source commit, number of events) for each distinct commit time of `events`
-    (events without a parsable time are left out): the events of one source transaction share it.
-    `commits` remembers the times already parsed."""
+    (events without a parsable time are left out): the events of one source transaction share it."""
     counts: dict[str, int] = {}
     for e in events:
         counts[e.time] = counts.get(e.time, 0) + 1
     ages = []
     for text, n in counts.items():
-        if text not in commits:
-            if len(commits) >= 4096:
-                commits.clear()
-            try:
-                commits[text] = datetime.fromisoformat(text).timestamp()
-            except ValueError:
-                commits[text] = None
-        at = commits[text]
-        if at is not None:
-            ages.append((max(0.0, now - at), n))
+        with contextlib.suppress(ValueError):
+            ages.append((max(0.0, now - datetime.fromisoformat(text).timestamp()), n))
     return ages
 
 
@@ -173,7 +164,6 @@ class _Dispatcher:
         self.request_limit = AsyncLimiter(rps, 1.0) if rps > 0 else None
         self.record_limit = AsyncLimiter(recs, 1.0) if recs > 0 else None
         self.breakers: dict[str, CircuitBreaker] = {}
-        self.commit_times: dict[str, float | None] = {}  # CloudEvent time -> epoch seconds (`_ages`)
         # Waiting for the committer: what it has not yet taken, and how far it got.
         self.dead: list[DeadLetter] = []
         self.delivered: list[tuple[str, int]] = []
@@ -287,8 +277,7 @@ class _Dispatcher:
         started = time.monotonic()
         while lane.flight:
             batch = lane.flight
-            if breaker.state is not BreakerState.CLOSED:
-                await breaker.acquire()
+            await breaker.acquire()
             if self.request_limit is not None:
                 await self.request_limit.acquire()
             if self.record_limit is not None:
@@ -357,7 +346,7 @@ class _Dispatcher:
                 self.stats.dead_lettered += 1
         self.stats.delivered += len(acked)
         if self.metrics is not None:
-            self.metrics.commit_to_ack(self.name, _ages(acked, time.time(), self.commit_times))
+            self.metrics.commit_to_ack(self.name, _ages(acked, time.time()))
         if finished:
             lane.finish(finished)
             self.buffered -= len(finished)
