@@ -1,14 +1,16 @@
 """Benchmark: a 12-expression SQL mapping over 1,000,000 journal records on one core.
 
 `python -m bench.mapper_eval [--records N]` builds Debezium change events of the sample ERP customer
-table (80 % snapshot/insert rows, 20 % updates with a before image, in 50,000-record chunks; building
-them is not timed), then measures on this one process (one core):
+table (80 % snapshot/insert rows, 20 % updates with a before image) in 5,000-record batches, as the
+delivery loop reads them from the journal, and maps each batch right after building it (building is
+not timed). It measures, on this one process (one core):
 
-- the mapper end to end: `SqlMapper.map_batch(records)` on 5,000-record batches, as the delivery loop
-  calls it -- JSON parse, membership (WHERE on both images of an update), the 12 expressions,
-  CloudEvent id/time and JSON -- free-form, and with `mapper.entity` (types checked at load, so no
-  per-event pydantic) for comparison; and free-form `SqlMapper.map_events`, the same events as the
-  `SinkEvent`s the delivery engine takes;
+- the mapper end to end, as the delivery loop calls it -- JSON parse, membership (WHERE on both images
+  of an update), the 12 expressions, CloudEvent id/time and JSON: `SqlMapper.map_batch` free-form, and
+  with `mapper.entity` (types checked at load, so no per-event pydantic) for comparison; and free-form
+  `SqlMapper.map_events`, the same events as the `SinkEvent`s the delivery engine takes. The three
+  map every batch in turn (the order rotating), so that they share the machine's ups and downs: on a
+  shared machine a minute's rate varies by a fifth;
 - the compiled expressions alone (rows already parsed);
 - the reference, in the same run: the same 12 expressions and WHERE evaluated per row by a naive
   interpreter that walks the sqlglot tree for every row (the approach this compiler avoids), with the
@@ -31,6 +33,7 @@ import orjson
 import sqlglot
 from sqlglot import exp
 
+from bench import machine_speed
 from cdc.types import JournalRecord
 from mappers import runtime as rt
 from mappers.compiler import compile_mapping
@@ -62,7 +65,7 @@ ENTITY_MAPPING = """SELECT TRIM(okcuno) AS id, okcunm AS name, UPPER(TRIM(okcscd
        TO_DATE(NULLIF(okrgdt, 0)::text, 'YYYYMMDD') AS registered_on, oklmdt AS updated_at
 FROM m3.ocusma WHERE okcono = 100 AND okstat <> '90'"""
 
-CHUNK = 50_000
+CHUNK = 5_000  # the delivery loop's journal read (cdc.pipeline.delivery.BATCH)
 SOURCE = {"version": "0.1.0", "connector": "postgresql", "name": "erp", "ts_ms": 1706700000123, "snapshot": "false",
           "db": "erp", "sequence": "[null,\"1\"]", "ts_us": 1706700000123456, "ts_ns": 1706700000123456000,
           "schema": "m3", "table": "ocusma", "txId": 1, "lsn": 1, "xmin": None}
@@ -96,16 +99,18 @@ def records(n: int, seed: int = 1) -> Iterator[list[JournalRecord]]:
         yield chunk
 
 
-def timed_map(map_batch: Callable[[Sequence[JournalRecord]], Sequence[Any]], n: int) -> tuple[float, int]:
-    """`map_batch` (or `map_events`) over 5,000-record batches, as the delivery loop calls it."""
-    elapsed = 0.0
-    produced = 0
-    for chunk in records(n):
-        start = time.perf_counter()
-        for i in range(0, len(chunk), 5_000):
-            produced += len(map_batch(chunk[i:i + 5_000]))
-        elapsed += time.perf_counter() - start
-    return elapsed, produced
+def timed_maps(variants: dict[str, Callable[[Sequence[JournalRecord]], Sequence[Any]]],
+               n: int) -> dict[str, tuple[float, int]]:
+    """Seconds and events of each variant over `n` records, each batch mapped by all of them in turn."""
+    names = list(variants)
+    out = dict.fromkeys(names, (0.0, 0))
+    for b, batch in enumerate(records(n)):
+        for name in names[b % len(names):] + names[:b % len(names)]:
+            start = time.perf_counter()
+            produced = len(variants[name](batch))
+            elapsed = time.perf_counter() - start
+            out[name] = (out[name][0] + elapsed, out[name][1] + produced)
+    return out
 
 
 # ------------------------------------------------------------------------------- the naive reference
@@ -212,17 +217,15 @@ def main() -> None:
     assert date(2000, 1, 1)  # the mapping's TO_DATE results are dates; keep the import honest
 
     n = args.records
+    print(f"machine: {machine_speed()} before")
     print(f"mapping: 12 expressions + WHERE over m3.ocusma; {n:,} journal records (80 % inserts, 20 % updates "
           "with a before image); one core")
-    t, produced = timed_map(free.map_batch, n)
-    print(f"  SqlMapper.map_batch, free-form (parse + WHERE + 12 expressions + CloudEvent JSON): {t:6.2f} s  "
-          f"{n / t:>10,.0f} records/s  ({produced:,} events)")
-    t2, produced2 = timed_map(entity.map_batch, n)
-    print(f"  SqlMapper.map_batch, mapper.entity=Customer (8 fields, checked at load):          {t2:6.2f} s  "
-          f"{n / t2:>10,.0f} records/s  ({produced2:,} events)")
-    t3, produced3 = timed_map(free.map_events, n)
-    print(f"  SqlMapper.map_events, free-form (the same, as SinkEvents):                        {t3:6.2f} s  "
-          f"{n / t3:>10,.0f} records/s  ({produced3:,} events)")
+    labels: dict[str, Callable[[Sequence[JournalRecord]], Sequence[Any]]] = {
+        "SqlMapper.map_batch, free-form (parse + WHERE + 12 expressions + CloudEvent JSON):": free.map_batch,
+        "SqlMapper.map_batch, mapper.entity=Customer (8 fields, checked at load):         ": entity.map_batch,
+        "SqlMapper.map_events, free-form (the same, as SinkEvents):                       ": free.map_events}
+    for label, (t, produced) in timed_maps(labels, n).items():
+        print(f"  {label} {t:6.2f} s  {n / t:>10,.0f} records/s  ({produced:,} events)")
     k = args.reference_rows
     tc, mc = compiled_only(k)
     tn, mn = naive(k)
@@ -231,6 +234,7 @@ def main() -> None:
           f"{k / tc:>10,.0f} rows/s")
     print(f"  reference: per-row sqlglot tree walk of the same expressions, {k:,} rows:          {tn:6.2f} s  "
           f"{k / tn:>10,.0f} rows/s  ({tn / tc:.1f}x slower than compiled)")
+    print(f"machine: {machine_speed()} after")
 
 
 if __name__ == "__main__":
