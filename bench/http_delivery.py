@@ -5,8 +5,9 @@ Three measurements, each beside its reference taken in the same run:
 1. Batch endpoint (``http.batch.url``, 1,000 records per request): the Debezium harness's workload
    (200,000 inserts in 1,000-row transactions, 50,000 updates, 10,000 deletes: 260,000 events) captured
    from a slot and delivered by `cdc run --stop-at-end`; events/s over the whole process, beside the
-   emulator's own maximum for the same request shape (a bare aiohttp client, 4 concurrent requests) and
-   Debezium's capture-only figure on this machine (../shared/bench/debezium/reference-results.md).
+   emulator's own maximum for the same request shape (a bare client on the bridge's own transport, 4
+   concurrent requests) and Debezium's capture-only figure on this machine
+   (../shared/bench/debezium/reference-results.md).
 2. One request per record (``http.url`` only): a tenth of that workload; requests/s beside the
    emulator's own per-record maximum (32 concurrent PUTs), so the limit shows where it is.
 3. Latency: `cdc run` streaming while 1,000 rows/s are inserted for `--seconds`, one per transaction;

@@ -274,10 +274,24 @@ class Transport:
         self._idle.clear()
 
 
+_NAMES: set[str] = set()  # header names found valid: a sink sends the same few with every request
+
+
+def _valid_names(headers: Mapping[str, str]) -> bool:
+    if _NAMES.issuperset(headers):
+        return True
+    if any(not name or ":" in name or " " in name for name in headers):
+        return False
+    if len(_NAMES) > 1024:
+        _NAMES.clear()
+    _NAMES.update(headers)
+    return True
+
+
 def _header_lines(headers: Mapping[str, str]) -> bytes:
     text = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    if text.count("\n") != len(headers) or text.count("\r") != len(headers) or \
-            any(not name or ":" in name or " " in name for name in headers):
+    # (line breaks first: a name is found valid only in a text without stray ones)
+    if text.count("\n") != len(headers) or text.count("\r") != len(headers) or not _valid_names(headers):
         raise InvalidRequest(f"a header holds a line break, or a header name is empty or holds ':' or ' ' "
                              f"({', '.join(headers)})")
     try:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -106,17 +107,23 @@ class DispatchStats:
     cursor: int = 0
 
 
+@functools.lru_cache(maxsize=1024)
+def _epoch(text: str) -> float | None:
+    """A commit time as seconds since the epoch (None: not a time), cached: one request per record
+    parses the same transaction's time once per event otherwise."""
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
 def _ages(events: Sequence[SinkEvent], now: float) -> list[tuple[float, int]]:
     """(seconds since the source commit, number of events) for each distinct commit time of `events`
     (events without a parsable time are left out): the events of one source transaction share it."""
     counts: dict[str, int] = {}
     for e in events:
         counts[e.time] = counts.get(e.time, 0) + 1
-    ages = []
-    for text, n in counts.items():
-        with contextlib.suppress(ValueError):
-            ages.append((max(0.0, now - datetime.fromisoformat(text).timestamp()), n))
-    return ages
+    return [(max(0.0, now - t), n) for text, n in counts.items() if (t := _epoch(text)) is not None]
 
 
 class _Connection:

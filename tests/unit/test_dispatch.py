@@ -20,7 +20,7 @@ from cdc.admin.metrics import Metrics
 from cdc.errors import Permanent, Transient
 from cdc.journal.deadletters import DeadLetterFilter
 from cdc.journal.sqlite import SqliteJournal
-from cdc.pipeline.dispatch import DispatchStats, run_dispatch
+from cdc.pipeline.dispatch import DispatchStats, _ages, run_dispatch
 from cdc.pipeline.lanes import Lane, lane_of, take_batch
 from cdc.types import DELIVERED, ChangeEvent, JournalRecord, Outcome, OutcomeKind, SinkEvent, parse_sink_event
 
@@ -326,3 +326,14 @@ def test_a_crash_resends_only_unfinished_events_and_never_goes_backwards(journal
     assert all(target.seen[s][: len(first.get(s, []))] == first.get(s, []) for s in target.seen)
     assert all(sorted(set(v)) == list(range(v[0], v[0] + 12 * 15, 12)) for v in target.seen.values())
     assert journal.cursor("crm") == journal.end_seq()
+
+
+def test_commit_to_ack_ages_count_the_events_of_each_commit_time() -> None:
+    def at(time: str) -> SinkEvent:
+        return SinkEvent(1, "id", "crm.upserted", "C1", b"{}", b"{}", time)
+
+    now = 1706700001.0  # 2024-01-31T11:20:01Z
+    events = [at("2024-01-31T11:20:00.000000Z"), at(""), at("2024-01-31T11:20:00.500000Z"), at("not a time"),
+              at("2024-01-31T11:20:00.000000Z"), at("2024-01-31T11:20:02.000000Z")]
+    for _ in range(2):  # the second time from the cache of parsed times
+        assert _ages(events, now) == [(1.0, 2), (0.5, 1), (0.0, 1)]  # a clock behind the source: 0, not < 0
