@@ -34,6 +34,7 @@ from cdc.config.httpsinks import PLACEHOLDER, HttpSinkConfig
 from cdc.types import Outcome, OutcomeKind, SinkEvent
 from sinks.fieldmaps import FieldMapper
 from sinks.httpclient import (
+    DELIVERED_BY_STATUS,
     Auth,
     HttpClient,
     HttpSinkBase,
@@ -50,7 +51,6 @@ __all__ = ["BodyTemplate", "HttpSink", "UrlTemplate"]
 
 _CLOUDEVENT = "application/cloudevents+json"
 _dumps = orjson.dumps
-_DELIVERED = {status: Outcome(OutcomeKind.DELIVERED, status) for status in (200, 201, 202, 204)}
 # Characters kept as they are in the literal parts of a URL template: reserved ones and escapes.
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
@@ -90,7 +90,8 @@ class UrlTemplate:
             value = _lookup(event, name)
             if value is None or value == "":
                 raise RecordError(f"{self._prop} needs {{{name}}}, which this event does not carry (or is null)")
-            out.append(quote(_as_text(value), safe=""))
+            text = _as_text(value)
+            out.append(text if text.isalnum() and text.isascii() else quote(text, safe=""))  # (quote: a µs)
             out.append(literal)
         return "".join(out)
 
@@ -228,7 +229,7 @@ class HttpSink(HttpSinkBase):
             if r is None and i < len(results) and isinstance(results[i], dict) and "id" not in results[i]:
                 r = results[i]
             status = r.get("status") if r is not None else None
-            done = _DELIVERED.get(status) if isinstance(status, int) else None  # the common case, no Response built
+            done = DELIVERED_BY_STATUS.get(status) if isinstance(status, int) else None  # no Response built
             if done is not None:
                 out.append(done)
                 continue

@@ -58,6 +58,8 @@ __all__ = ["MAX_ERROR_CHARS", "Auth", "HttpClient", "HttpSinkBase", "OAuth2Clien
 
 MAX_ERROR_CHARS = 2000
 RETRY_STATUSES = frozenset({408, 425, 429})
+# The outcomes of the usual statuses, made once (an Outcome per request cost a per-record route 2 %).
+DELIVERED_BY_STATUS = {status: Outcome(OutcomeKind.DELIVERED, status) for status in (200, 201, 202, 204)}
 # A cached token is replaced this long before the expiry its endpoint announced (or at 90% of a short
 # lifetime), so that a request never leaves with a token about to expire on the way.
 TOKEN_MARGIN_S = 60.0
@@ -267,7 +269,7 @@ class HttpClient:
         """The outcome of a record (or of every record of a batch request) from the response status."""
         status = resp.status
         if 200 <= status < 300 or (delete and status == 404):
-            return Outcome(OutcomeKind.DELIVERED, status=status)
+            return DELIVERED_BY_STATUS.get(status) or Outcome(OutcomeKind.DELIVERED, status=status)
         limited = self._limit_error is not None and self._limit_error(resp)
         if status in RETRY_STATUSES or status >= 500 or limited:
             return Outcome(OutcomeKind.RETRY, status=status, error=_scrub(truncate(resp.text)),
