@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: deps install lint typecheck unit pytest test demo bench clean
+.PHONY: deps install lint typecheck unit pytest test demo bench bench-mapper clean
 
 # System packages (Debian, as root): PostgreSQL 15 and MariaDB servers for the demo, the tests and the
 # benchmarks (our fixtures start private instances; Debian's own service is stopped if the package starts it).
@@ -34,5 +34,17 @@ bench: install
 	$(PYTHON) -m bench.my_catchup
 	$(PYTHON) -m bench.http_delivery
 
+# The mapper benchmark on this machine's python3, then on Debian's own CPython package, which Debian
+# builds with profile-guided and link-time optimisation, as the python:3.11-slim image of
+# docker-compose.yml is built (pyenv's default build, this project's python3 here, has neither).
+RELEASE_VENV ?= .venv-release
+bench-mapper: install
+	$(PYTHON) -m bench.mapper_eval
+	@if [ ! -x $(RELEASE_VENV)/bin/pip ]; then \
+		/usr/bin/python3 -m venv --clear $(RELEASE_VENV) 2>/dev/null || { \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv && \
+			/usr/bin/python3 -m venv --clear $(RELEASE_VENV); } && $(RELEASE_VENV)/bin/pip install -q .; fi
+	$(RELEASE_VENV)/bin/python -m bench.mapper_eval
+
 clean:
-	rm -rf .mypy_cache .ruff_cache build *.egg-info
+	rm -rf .mypy_cache .ruff_cache build *.egg-info $(RELEASE_VENV)

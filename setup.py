@@ -1,5 +1,5 @@
-"""Build the optional C fast paths (pgoutput decoding, binlog rows); the package works without them
-(pure Python)."""
+"""Build the optional C fast paths (pgoutput decoding, binlog rows, the mapper's event parsing); the
+package works without them (pure Python)."""
 
 from setuptools import Extension, setup
 
@@ -8,4 +8,6 @@ setup(ext_modules=[Extension("cdc.readers._pgspeed", ["cdc/readers/_pgspeed.c"],
                              extra_compile_args=["-O2"]),
                    Extension("cdc.readers._myspeed", ["cdc/readers/_myspeed.c"], optional=True,
                              depends=["cdc/readers/_jsonout.h"],
+                             extra_compile_args=["-O2"]),
+                   Extension("mappers._mapspeed", ["mappers/_mapspeed.c"], optional=True,
                              extra_compile_args=["-O2"])])

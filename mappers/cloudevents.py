@@ -27,6 +27,9 @@ from mappers.values import encode_default
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# Every field of a Debezium `source` block read here (`mappers.envelope` passes on only these).
+SOURCE_FIELDS = ("name", "schema", "db", "table", "ts_us", "ts_ms", "lsn", "file", "pos", "row")
+
 Written = tuple[str, str, bytes]  # an event as written: (id, time, the CloudEvent)
 # (source block, op, subject, subject as JSON, data as JSON) -> the event: `EventWriter.typed`
 TypedWrite = Callable[[dict[str, Any], str, str, bytes, bytes], Written]

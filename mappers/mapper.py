@@ -21,7 +21,8 @@ A custom event type: a select-list column named ``_type`` (text) that is not NUL
 ``<entity>.upserted`` for that event (``CASE WHEN old.status = '20' AND status = '30' THEN
 'order.approved' END AS _type``); the event still carries the whole entity. It never replaces deleted.
 
-Speed (`bench/mapper_eval.py`): the event is parsed once with orjson, the compiled function reads
+Speed (`bench/mapper_eval.py`): the event is parsed once with orjson, all but the first of a
+transaction without its `source` block (`mappers.envelope`), the compiled function reads
 only the columns the mapping references, each event (its key, data and CloudEvent) is made by a
 function generated at load (decimals as plain strings, entity fields converted as pydantic would, no
 per-event pydantic: `mappers.entities.field_converter`), the CloudEvent is the concatenation of
@@ -52,6 +53,7 @@ from cdc.types import ChangeEvent, JournalRecord, SinkEvent, make_journal_record
 from mappers.cloudevents import EventWriter
 from mappers.compiler import TYPE_FIELD, CompiledMapping
 from mappers.entities import Entity, EntityError, field_converter
+from mappers.envelope import parser
 from mappers.errors import MappingRuntimeError
 from mappers.values import encode_default
 
@@ -158,6 +160,7 @@ class SqlMapper:
             order = {n: k for k, n in enumerate(entity.model_fields)}
             data_index = tuple(sorted(data_index, key=lambda i: order.get(names[i], len(order))))
         self._records, self._sink_events = self._event_functions(data_index, label)
+        self._parse = parser()
         self._differs = _differs_function(self._compare_index, self._type_index)
         self._key_differs = _differs_function(self._key_index, None)
 
@@ -229,7 +232,7 @@ class SqlMapper:
         out: list[T] = []
         append = out.append
         topic = self.topic
-        parse = orjson.loads
+        parse = self._parse
         evaluate = self.compiled.evaluate
         upserted = fns[0]
         for r in records:
