@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -33,6 +34,14 @@ SOURCE_FIELDS = ("name", "schema", "db", "table", "ts_us", "ts_ms", "lsn", "file
 Written = tuple[str, str, bytes]  # an event as written: (id, time, the CloudEvent)
 # (source block, op, subject, subject as JSON, data as JSON) -> the event: `EventWriter.typed`
 TypedWrite = Callable[[dict[str, Any], str, str, bytes, bytes], Written]
+
+_typed_write: Callable[..., Written] | None
+try:
+    from mappers._mapspeed import typed_write as _c_typed_write
+
+    _typed_write = _c_typed_write
+except ImportError:  # the optional C extension was not built: the same events, slower
+    _typed_write = None
 
 
 def source_position(source: dict[str, Any]) -> str:
@@ -123,13 +132,16 @@ class EventWriter:
         A mapper writes most of its events through two of these (upserted, deleted): the attributes
         between the id and the subject, and between the subject and the data, become one part each
         (the latter once per commit time). Events `write` itself must handle -- the first one, which
-        binds the source, and the first of each commit time -- go through `event`."""
+        binds the source, and the first of each commit time -- go through `event`. Where the C fast path
+        is built (`mappers/_mapspeed.c`, 8 % of the mapper's time), it writes the usual event and hands
+        the others to `write`, which keeps in `state` the parts it reads."""
         type_tail = f"\x1f{type_}{self._tail}"
         type_part = self.type_json(type_)
         data_head = (b'","datacontenttype":"application/json"' if deleted else self._schema_part) + b',"data":'
         mid = b""  # source .. subject, known once the source is bound
         time_part = b""  # time .. data, for the commit time `time`
         time: bytes | None = None
+        state: list[Any] = [b"", type_tail.encode(), None, "", b"", b""]  # as _mapspeed.c reads it
 
         def write(source: dict[str, Any], op: str, subject: str, subject_json: bytes, data_json: bytes) -> Written:
             nonlocal mid, time_part, time
@@ -142,6 +154,7 @@ class EventWriter:
                     mid = self._source_part + type_part + b',"subject":'
                 time = self._time
                 time_part = b',"time":"' + time + data_head
+                state[0], state[2:] = f"{self._connector}\x1f".encode(), [ts, self._time_text, mid, time_part]
             lsn = source.get("lsn")
             h = h.copy()
             h.update((f"lsn:{lsn}\x1f{op}\x1f{subject}{type_tail}" if lsn is not None else
@@ -149,7 +162,7 @@ class EventWriter:
             id_ = h.hexdigest()
             return id_, self._time_text, b"".join((b'{"specversion":"1.0","id":"', id_.encode(), mid, subject_json,
                                                   time_part, data_json, b"}"))
-        return write
+        return write if _typed_write is None else partial(_typed_write, state, write)
 
     def write(self, source: dict[str, Any], op: str, subject: str, subject_json: bytes, type_: str,
               deleted: bool, data_json: bytes, change: str = "") -> bytes:

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from mappers import cloudevents
 from mappers import runtime as rt
 from mappers.cloudevents import EventWriter, cloudevent, commit_time, event_id, source_position, source_uri
 from mappers.compiler import compile_mapping
@@ -121,10 +122,17 @@ def test_a_conjunction_in_where_is_three_valued_and(where: str) -> None:
 SOURCE: dict[str, Any] = {"name": "erp", "schema": "m3", "table": "c", "lsn": 4242, "ts_us": 1706700000123456}
 
 
+C_WRITER = pytest.param(True, marks=pytest.mark.skipif(cloudevents._typed_write is None,
+                                                      reason="C extension not built: the pure-Python writer is in use"))
+
+
+@pytest.mark.parametrize("native", [C_WRITER, False])
 @pytest.mark.parametrize("dataschema", [None, "urn:erp-cdc:entity:customer:v1"])
-def test_typed_writer_equals_write(dataschema: str | None) -> None:
-    """Through `typed` or `event`, first event or not, the same id, time and bytes as the reference
-    `cloudevent`."""
+def test_typed_writer_equals_write(dataschema: str | None, native: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through `typed` (its C fast path or the pure-Python one) or `event`, first event or not, the same id,
+    time and bytes as the reference `cloudevent`: long and non-ASCII subjects, MySQL positions, odd LSNs."""
+    if not native:
+        monkeypatch.setattr(cloudevents, "_typed_write", None)
     typed_w = EventWriter("", "f00d", dataschema)
     plain_w = EventWriter("", "f00d", dataschema)
     write_up = typed_w.typed("crm.upserted", False)
@@ -132,9 +140,12 @@ def test_typed_writer_equals_write(dataschema: str | None) -> None:
     sources = [SOURCE, {**SOURCE, "lsn": 4243}, {**SOURCE, "lsn": 4244, "ts_us": SOURCE["ts_us"] + 1},
                {**SOURCE, "lsn": 4245}, {k: v for k, v in SOURCE.items() if k != "ts_us"} | {"ts_ms": 1706700001000},
                {k: v for k, v in SOURCE.items() if k != "lsn"} | {"file": "bin.000001", "pos": 7, "row": 2},
-               SOURCE]
-    for n, source in enumerate(sources):
-        subject = f"C{n}"
+               SOURCE, {**SOURCE, "lsn": 2 ** 64}, {**SOURCE, "lsn": -1}, {**SOURCE, "lsn": "4246"},
+               {**SOURCE, "ts_us": float(SOURCE["ts_us"])}, SOURCE, SOURCE, SOURCE]
+    subjects = ["C{n}", "C{n}", "C{n}", "C{n}", "C{n}", "C{n}", "C{n}", "C{n}", "C{n}", "C{n}", "C{n}",
+                "ä€🙂 {n}", "x" * 300 + "{n}", "{n}" + "y" * 57]
+    for n, (source, subject) in enumerate(zip(sources, subjects, strict=True)):
+        subject = subject.format(n=n)
         sj = orjson.dumps(subject)
         data = {"id": subject, "at": datetime(2024, 1, 31, tzinfo=UTC)}
         dj = orjson.dumps(data, option=orjson.OPT_UTC_Z)
@@ -146,6 +157,8 @@ def test_typed_writer_equals_write(dataschema: str | None) -> None:
             assert got == (id_, commit_time(source), cloudevent(id_, source_uri(source), type_, subject,
                                                                 commit_time(source), data,
                                                                 None if deleted else dataschema))
+    with pytest.raises(UnicodeEncodeError):  # the pure-Python path's error, from either path
+        write_up(SOURCE, "u", "bad \ud800", b'"bad"', b"{}")
 
 
 def test_commit_times_in_other_zones_are_normalised() -> None:
