@@ -188,8 +188,10 @@ def test_a_signal_inserted_with_sql_into_a_captured_signal_table(pg_server: PgSe
 def test_stop_snapshot_cancels_it(pg_server: PgServer, pg_db: str, tmp_path: Path) -> None:
     n = 20_000
     make_customers(pg_db, n)
+    # One row per chunk: the snapshot takes a round trip per row, about a minute, so the stop lands while it
+    # runs (with chunks of 100 it was over in a second and could finish before the stop arrived).
     files = write_connectors(tmp_path, pg_server, dbname(pg_db), "incrstop", tables="public\\.customers",
-                             snapshot="no_data", extra=SIGNALS)
+                             snapshot="no_data", extra={**SIGNALS, "incremental.snapshot.chunk.size": "1"})
     out, data = tmp_path / "out" / "incrstop.jsonl", tmp_path / "data"
     with bridge_for(files, data, tmp_path / "run.log") as bridge:
         assert run_cdc(["snapshot", *map(str, files), "--tables", "public.customers"]).returncode == 0
