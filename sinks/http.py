@@ -91,7 +91,7 @@ class UrlTemplate:
             if value is None or value == "":
                 raise RecordError(f"{self._prop} needs {{{name}}}, which this event does not carry (or is null)")
             text = _as_text(value)
-            out.append(text if text.isalnum() and text.isascii() else quote(text, safe=""))  # (quote: a µs)
+            out.append(text if text.isalnum() and text.isascii() else quote(text, safe=""))  # quote costs a µs
             out.append(literal)
         return "".join(out)
 

@@ -51,10 +51,9 @@ from cdc.types import Outcome, OutcomeKind, SinkEvent
 from sinks.fieldmaps import FieldMapper
 from sinks.transport import InvalidRequest, Response, Transport, TransportError, parse_retry_after
 
-__all__ = ["MAX_ERROR_CHARS", "Auth", "HttpClient", "HttpSinkBase", "OAuth2ClientCredentials", "PerRecordSink",
-           "RecordError",
-           "Request", "Response", "StaticAuth", "idempotency_key", "key_segment", "parse_retry_after", "retry_all",
-           "truncate"]
+__all__ = ["DELIVERED_BY_STATUS", "MAX_ERROR_CHARS", "Auth", "HttpClient", "HttpSinkBase", "OAuth2ClientCredentials",
+           "PerRecordSink", "RecordError", "Request", "Response", "StaticAuth", "idempotency_key", "key_segment",
+           "parse_retry_after", "retry_all", "truncate"]
 
 MAX_ERROR_CHARS = 2000
 RETRY_STATUSES = frozenset({408, 425, 429})
