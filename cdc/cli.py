@@ -31,6 +31,7 @@ from cdc.config import (
     load_connectors,
 )
 from cdc.errors import CdcError, ConfigError
+from cdc.pipeline.roles import Role
 
 if TYPE_CHECKING:
     from mappers.joined import JoinedMapper
@@ -112,7 +113,11 @@ def run(files: ConfigFiles,
                            f"(default {DEFAULT_HTTP}; off to disable).")] = None,
         http_token: Annotated[str | None, typer.Option(
             "--http-token", envvar="CDC_HTTP_TOKEN",
-            help="Bearer token the HTTP API requires (mandatory when it listens beyond loopback).")] = None) -> None:
+            help="Bearer token the HTTP API requires (mandatory when it listens beyond loopback).")] = None,
+        role: Annotated[Role, typer.Option(
+            "--role", help="Run every connector (all), only the sources (source: capture into the journal) or "
+                           "only the sinks (sink: deliver from it); a source and a sink process may share "
+                           "one --data-dir.")] = Role.ALL) -> None:
     """Run source and sink connectors until stopped (SIGTERM drains and exits cleanly)."""
     from cdc.pipeline.runner import run as run_pipeline
 
@@ -124,7 +129,7 @@ def run(files: ConfigFiles,
     gc.freeze()
     try:
         stats = asyncio.run(run_pipeline(connectors, data_dir, stop_at_end=stop_at_end,
-                                         http=_listen(http, http_token), token=http_token))
+                                         http=_listen(http, http_token), token=http_token, role=role))
     except CdcError as e:
         if debug:
             raise

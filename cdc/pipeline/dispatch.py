@@ -11,9 +11,10 @@ Role
     for these sinks) or the sink stops (``none``).
 
 Progress and crashes
-    A committer task records, in one SQLite transaction, each lane's done seq, the cursor (their
-    minimum: the low watermark of events delivered or dead-lettered), the new dead letters, and which
-    pending dead letters a delivery superseded (`SqliteJournal`/`JournalReader.commit_delivery`).
+    A committer task records, in one SQLite transaction at most every 5 ms (a group commit of whatever
+    finished meanwhile), each lane's done seq, the cursor (their minimum: the low watermark of events
+    delivered or dead-lettered), the new dead letters, and which pending dead letters a delivery
+    superseded (`SqliteJournal`/`JournalReader.commit_delivery`).
     A lane sends the next event of a key only after the key's previous one is in such a commit
     (`cdc.pipeline.lanes`), so after SIGKILL the only events sent again are those acknowledged since
     the last commit or in flight -- at most one per key, the same event again -- and a key's position at
@@ -63,6 +64,8 @@ __all__ = ["DeliverySettings", "DispatchStats", "run_dispatch"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_COMMIT_LINGER_S = 0.005
 
 
 class DeliverySettings(Protocol):
@@ -376,6 +379,9 @@ class _Dispatcher:
     async def commit_loop(self, writer: _Connection) -> None:
         while True:
             await self.dirty.wait()
+            # Group commit: one transaction (and fsync) for whatever several requests finished meanwhile,
+            # rather than one per request on per-record routes (a tenth of their CPU).
+            await asyncio.sleep(_COMMIT_LINGER_S)
             await self.commit(writer)
 
     async def commit(self, writer: _Connection) -> None:

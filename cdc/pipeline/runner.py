@@ -6,7 +6,9 @@ apart: in a streaming run a connector that fails is restarted with backoff while
 `--http` the admin server (`cdc.admin`) shows them and lets an operator pause, resume, stop, restart,
 create, reconfigure and delete them, and move their offsets (`cdc.pipeline.control`).
 Journal retention (`cdc.journal.retention`) runs beside them, at start and every minute, over the
-connectors of the moment.
+connectors of the moment. `--role source` or `sink` runs only one half (`cdc.pipeline.roles`): a sink
+process is woken by a watch over the journal instead of by the sources, and leaves retention to the
+capturing process.
 
 Stopping: with `stop_at_end` each reader ends at the WAL end it saw when it opened; a reader with
 nothing to stream ends by itself (`snapshot.mode=initial_only`); SIGTERM/SIGINT cancel the readers.
@@ -29,6 +31,7 @@ from cdc.config import ConnectorConfig, SourceConfig
 from cdc.errors import CdcError, Permanent
 from cdc.journal.retention import Connectors, policies_of, retention_loop, sink_topics
 from cdc.journal.sqlite import JournalReader, SqliteJournal
+from cdc.pipeline.roles import DataDirLock, Role, watch_journal
 from cdc.pipeline.supervisor import RunStats, Supervisor
 
 log = logging.getLogger(__name__)
@@ -87,11 +90,36 @@ def _retention(supervisor: Supervisor, journal: Path) -> asyncio.Task[None]:
     return task
 
 
+def _watch(supervisor: Supervisor, journal: Path) -> asyncio.Task[None]:
+    """A sink role's wake-ups from the capture process (`cdc.pipeline.roles`); its failure fails the run."""
+    def ended(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            supervisor.error = supervisor.error or task.exception()
+            supervisor.request_stop()
+
+    over = supervisor.capture_ended if supervisor.stop_at_end else None
+    task = asyncio.create_task(watch_journal(journal, supervisor.grew, over), name="journal-watch")
+    task.add_done_callback(ended)
+    return task
+
+
 async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end: bool = False,
-              http: tuple[str, int] | None = None, token: str | None = None) -> RunStats:
-    """Run every connector until the end (stop_at_end) or a signal; returns what was done. With `http`,
-    serve the admin API, metrics and status page there while running."""
+              http: tuple[str, int] | None = None, token: str | None = None, role: Role = Role.ALL) -> RunStats:
+    """Run the connectors of `role` until the end (stop_at_end) or a signal; returns what was done. With
+    `http`, serve the admin API, metrics and status page there while running."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    locks = [DataDirLock(data_dir / name) for name in role.locks()]
+    try:
+        for lock in locks:
+            await asyncio.to_thread(lock.acquire)
+        return await _run(connectors, data_dir, stop_at_end, http, token, role)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+async def _run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end: bool,
+               http: tuple[str, int] | None, token: str | None, role: Role) -> RunStats:
     metrics = None
     if http is not None:
         # Imported only with --http: a run without it loads neither aiohttp nor prometheus-client.
@@ -100,10 +128,11 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
         metrics = Metrics()
     stats = RunStats()
     journal = SqliteJournal(data_dir / "journal.db")
-    supervisor = Supervisor(journal, data_dir, stats, stop_at_end=stop_at_end, metrics=metrics)
+    supervisor = Supervisor(journal, data_dir, stats, stop_at_end=stop_at_end, metrics=metrics, role=role)
     admin: tuple[RunState, web.AppRunner] | None = None
     sampler: asyncio.Task[None] | None = None
     retention: asyncio.Task[None] | None = None
+    watch: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
 
     def on_signal() -> None:
@@ -123,14 +152,17 @@ async def run(connectors: Sequence[ConnectorConfig], data_dir: Path, stop_at_end
             sampler = asyncio.create_task(_sampling(admin[0], journal.path), name="admin-sampler")
         for c in sorted(prepared, key=lambda c: not c.is_source):
             supervisor.launch(c)
-        retention = _retention(supervisor, journal.path)
+        if role is Role.SINK:
+            watch = _watch(supervisor, journal.path)
+        else:  # the capturing process removes what retention lets go
+            retention = _retention(supervisor, journal.path)
         await supervisor.wait()
         await supervisor.shutdown()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-        for task in (sampler, retention):
+        for task in (sampler, retention, watch):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -41,6 +41,7 @@ from cdc.journal.sqlite import SqliteJournal
 from cdc.pipeline.capture import CaptureStats
 from cdc.pipeline.delivery import DeliveryStats, RecordMapper, run_delivery
 from cdc.pipeline.dispatch import DispatchStats, run_dispatch
+from cdc.pipeline.roles import Role
 from cdc.pipeline.sources import supervise_source
 from cdc.readers.base import ChangeReader
 from cdc.types import ConnectorState
@@ -104,8 +105,9 @@ class Supervisor:
     """Runs the connectors of one `cdc run` (see the module docstring)."""
 
     def __init__(self, journal: SqliteJournal, data_dir: Path, stats: RunStats, *, stop_at_end: bool,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, role: Role = Role.ALL) -> None:
         self.journal = journal
+        self.role = role
         self.data_dir = data_dir
         self.stats = stats
         self.stop_at_end = stop_at_end
@@ -142,7 +144,9 @@ class Supervisor:
         """Add a prepared connector and start it, or hold it in its target state."""
         self.connectors[c.name] = c
         self._had_sources = self._had_sources or c.is_source
-        if c.target is ConnectorState.RUNNING:
+        if not self.role.runs(c.is_source):
+            c.state = ConnectorState.UNASSIGNED   # another process's role runs it
+        elif c.target is ConnectorState.RUNNING:
             self._start(c)
         else:
             c.state = c.target
@@ -216,6 +220,9 @@ class Supervisor:
     # -- running and failing ---------------------------------------------------------------------------
 
     def _start(self, c: Connector) -> None:
+        if not self.role.runs(c.is_source):
+            c.state = ConnectorState.UNASSIGNED
+            return
         if c.retry is not None:
             c.retry.cancel()
             c.retry = None
@@ -229,7 +236,7 @@ class Supervisor:
         cfg = c.cfg
         if isinstance(cfg, PostgresSourceConfig | BinlogSourceConfig):
             st = self.stats.capture.setdefault(cfg.name, CaptureStats())
-            await supervise_source(cfg, self.journal, self.data_dir, self._grew, self.stop_at_end, st, self.metrics,
+            await supervise_source(cfg, self.journal, self.data_dir, self.grew, self.stop_at_end, st, self.metrics,
                                    on_open=functools.partial(setattr, c, "reader"))
             return
         # The mapping compiled when the connector was prepared serves its first start; a restart
@@ -254,8 +261,8 @@ class Supervisor:
 
         await run_dispatch(cfg, self.journal, open_sink(cfg), mapper, c.wake, self._finished, ps, self.metrics)
 
-    def _grew(self, _seq: int) -> None:
-        """A source made new events durable: wake the sinks."""
+    def grew(self, _seq: int) -> None:
+        """New events are durable in the journal (a source here, or another process's): wake the sinks."""
         for c in self.connectors.values():
             c.wake.set()
 
@@ -300,9 +307,16 @@ class Supervisor:
         self._stopping = True
         self._capture_over.set()
 
+    def capture_ended(self) -> None:
+        """Capture in another process is over (a sink role's --stop-at-end): the sinks finish the journal."""
+        self._capture_over.set()
+
     def _check_capture(self) -> None:
         # A run without sources (sinks re-delivering the journal) is over at once; one that had sources
-        # when every remaining one ended by itself -- deleting the last source does not end the run.
+        # when every remaining one ended by itself -- deleting the last source does not end the run. A sink
+        # role's capture runs in another process: `cdc.pipeline.roles.watch_journal` says when it is over.
+        if self.role is Role.SINK:
+            return
         sources = [c for c in self.connectors.values() if c.is_source]
         if (not self._had_sources and not sources) or (sources and all(c.completed for c in sources)):
             self._capture_over.set()

@@ -98,17 +98,20 @@ def replay(events: Sequence[dict[str, Any]], pks: dict[str, Sequence[str]]) -> d
     seen: set[tuple[Any, ...]] = set()
     for ev in events:
         table = ev["source"]["table"]
-        if ev["op"] != "r":
-            # At-least-once: a re-delivered change repeats its identity (each streamed change has its
-            # own WAL position, or binlog file/position/row); a consumer skips it. Snapshot reads share
-            # one position, so they count.
+        pk = pks.get(table, ())
+        if ev["op"] != "r" or pk:
+            # At-least-once: a re-delivered event repeats its identity, which a consumer skips. A streamed
+            # change has its own WAL position (or binlog file/position/row); the reads of one snapshot chunk
+            # share one, so a read's identity adds its key. Skipping only the changes would apply a
+            # re-delivered read after its row's delete again. Reads of a table without a key can only count.
             src = ev["source"]
             ident = ((table, src["lsn"], ev["op"]) if "lsn" in src
                      else (table, src["file"], src["pos"], src["row"], ev["op"]))
+            if ev["op"] == "r":
+                ident += tuple(ev["after"][c] for c in pk)
             if ident in seen:
                 continue
             seen.add(ident)
-        pk = pks.get(table, ())
         op, before, after = ev["op"], ev["before"], ev["after"]
         if pk:
             rows = state.setdefault(table, {})

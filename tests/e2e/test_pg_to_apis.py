@@ -86,6 +86,17 @@ def write_files(tmp: Path, srv: PgServer, db: str, kind: str, emu: Emulator) -> 
     return files
 
 
+def customer_table(dsn: str) -> None:
+    """The legacy customer table, ROWS rows, every 50th inactive ('X')."""
+    execute(dsn, "CREATE SCHEMA erp", "CREATE SEQUENCE erp.rowver",
+            "CREATE TABLE erp.customer (cuno char(10) PRIMARY KEY, name varchar(80) NOT NULL, email varchar(80), "
+            "status char(1) NOT NULL, rowver bigint NOT NULL DEFAULT nextval('erp.rowver'))",
+            "ALTER TABLE erp.customer REPLICA IDENTITY FULL",
+            f"INSERT INTO erp.customer (cuno, name, email, status) SELECT 'C' || lpad(i::text, 4, '0'), "
+            f"'Customer ' || i, 'c' || i || '@example.com', CASE WHEN i % 50 = 0 THEN 'X' ELSE 'A' END "
+            f"FROM generate_series(1, {ROWS}) i")
+
+
 def expected(dsn: str) -> dict[str, dict[str, str]]:
     """The mapping run as a query on the source: key -> fields, as text (HubSpot stores text)."""
     with psycopg.connect(dsn) as c:
@@ -126,13 +137,7 @@ def test_every_change_reaches_the_api_through_faults_crash_and_outage(
         kind: str, pg_server: PgServer, pg_db: str, tmp_path: Path) -> None:
     db = psycopg.conninfo.conninfo_to_dict(pg_db)["dbname"]
     assert isinstance(db, str)
-    execute(pg_db, "CREATE SCHEMA erp", "CREATE SEQUENCE erp.rowver",
-            "CREATE TABLE erp.customer (cuno char(10) PRIMARY KEY, name varchar(80) NOT NULL, email varchar(80), "
-            "status char(1) NOT NULL, rowver bigint NOT NULL DEFAULT nextval('erp.rowver'))",
-            "ALTER TABLE erp.customer REPLICA IDENTITY FULL",
-            f"INSERT INTO erp.customer (cuno, name, email, status) SELECT 'C' || lpad(i::text, 4, '0'), "
-            f"'Customer ' || i, 'c' || i || '@example.com', CASE WHEN i % 50 = 0 THEN 'X' ELSE 'A' END "
-            f"FROM generate_series(1, {ROWS}) i")
+    customer_table(pg_db)
     rnd = random.Random(7)
     data = tmp_path / "data"
     with start_emulator(kind, auth="oauth2" if kind == "generic" else None) as emu:
