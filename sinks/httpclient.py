@@ -77,11 +77,7 @@ def idempotency_key(events: Sequence[SinkEvent]) -> str:
     """The event id for one event; for a batch, 32 hex digits of BLAKE2b over its event ids in order."""
     if len(events) == 1:
         return events[0].id
-    h = hashlib.blake2b(digest_size=16)
-    for e in events:
-        h.update(e.id.encode())
-        h.update(b"\n")
-    return h.hexdigest()
+    return hashlib.blake2b("".join([e.id + "\n" for e in events]).encode(), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import re
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -21,9 +22,15 @@ import psycopg
 
 from cdc.pipeline.roles import CAPTURE_LOCK, held
 from tests.e2e.harness import Bridge, cdc_cmd, env, execute, run_cdc, wait_until
+from tests.e2e.test_pg_admin_api import free_port, get
 from tests.e2e.test_pg_to_apis import actual, changes, customer_table, expected, write_files
 from tests.emulators import start_emulator
 from tests.servers.postgres import PgServer
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def dbname(dsn: str) -> str:
@@ -39,8 +46,14 @@ def test_a_source_and_a_sink_process_share_one_data_dir(pg_server: PgServer, pg_
     with start_emulator("generic", auth="oauth2") as emu:
         files = write_files(tmp_path, pg_server, dbname(pg_db), "generic", emu)
         emu.faults.rate_5xx = 0.1
-        with Bridge(files, data, tmp_path / "source.log", "--role", "source", "--http", "off") as source:
+        port = free_port()
+        with Bridge(files, data, tmp_path / "source.log", "--role", "source", "--http", f"127.0.0.1:{port}") as source:
             source.wait_for(lambda: held(data / CAPTURE_LOCK), "the source process to lock the capture")
+            # The sink runs in the other process: this one shows it as Kafka Connect shows a connector no
+            # worker of this one runs.
+            source.wait_for(lambda: listening(port), "the admin API")
+            assert get(f"http://127.0.0.1:{port}/connectors/crm/status")[1]["connector"]["state"] == "UNASSIGNED"
+            assert get(f"http://127.0.0.1:{port}/connectors/erp/status")[1]["connector"]["state"] == "RUNNING"
             # One capturer per journal: a second one, whatever its role, is refused at once.
             for role in ("source", "all"):
                 p = run_cdc(["run", "--role", role, "--stop-at-end", "--http", "off", "--data-dir", str(data),
