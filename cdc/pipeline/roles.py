@@ -48,6 +48,8 @@ _ACQUIRE_TRIES = 10   # a probe (`held`) holds the lock for microseconds: try ag
 
 
 class Role(StrEnum):
+    """What one `cdc run` process runs: every connector, only the sources, or only the sinks."""
+
     ALL = "all"
     SOURCE = "source"
     SINK = "sink"
