@@ -11,10 +11,11 @@ Role
     for these sinks) or the sink stops (``none``).
 
 Progress and crashes
-    A committer task records, in one SQLite transaction at most every 5 ms (a group commit of whatever
-    finished meanwhile), each lane's done seq, the cursor (their minimum: the low watermark of events
-    delivered or dead-lettered), the new dead letters, and which pending dead letters a delivery
-    superseded (`SqliteJournal`/`JournalReader.commit_delivery`).
+    A committer task records, in one SQLite transaction, each lane's done seq, the cursor (their
+    minimum: the low watermark of events delivered or dead-lettered), the new dead letters, and which
+    pending dead letters a delivery superseded (`SqliteJournal`/`JournalReader.commit_delivery`). It
+    commits 5 ms after the first change (a group commit of whatever finished meanwhile), or at once
+    when a lane waits for the commit or the run is ending.
     A lane sends the next event of a key only after the key's previous one is in such a commit
     (`cdc.pipeline.lanes`), so after SIGKILL the only events sent again are those acknowledged since
     the last commit or in flight -- at most one per key, the same event again -- and a key's position at
@@ -181,6 +182,8 @@ class _Dispatcher:
         self.changes = 0
         self.committed_changes = 0
         self.dirty = asyncio.Event()
+        self.hurry = asyncio.Event()   # a lane waits for the next commit: no linger
+        self.draining = False          # the run is ending: commit as soon as anything changes
         self.committed = asyncio.Condition()
         self.idle = False  # the reader found nothing more to read (yet)
 
@@ -373,6 +376,7 @@ class _Dispatcher:
     async def durable(self) -> None:
         """Wait until everything changed so far is committed."""
         target = self.changes
+        self.hurry.set()
         async with self.committed:
             await self.committed.wait_for(lambda: self.committed_changes >= target)
 
@@ -380,8 +384,13 @@ class _Dispatcher:
         while True:
             await self.dirty.wait()
             # Group commit: one transaction (and fsync) for whatever several requests finished meanwhile,
-            # rather than one per request on per-record routes (a tenth of their CPU).
-            await asyncio.sleep(_COMMIT_LINGER_S)
+            # rather than one per request on per-record routes (a tenth of their CPU) -- unless a lane waits
+            # for it (a key's next event), whose throughput the linger would cap.
+            if not self.draining:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_COMMIT_LINGER_S):
+                        await self.hurry.wait()
+                self.hurry.clear()
             await self.commit(writer)
 
     async def commit(self, writer: _Connection) -> None:
@@ -415,6 +424,8 @@ class _Dispatcher:
                              for i in range(len(self.lanes))]
                     committer = tg.create_task(self.commit_loop(writer), name=f"{self.name}-commit")
                     await self.read_loop(reader)
+                    self.draining = True
+                    self.hurry.set()
                     async with self.committed:  # every lane empty and its progress committed
                         await self.committed.wait_for(lambda: self.buffered == 0)
                     for t in (*lanes, committer):

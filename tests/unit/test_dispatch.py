@@ -20,6 +20,7 @@ from cdc.admin.metrics import Metrics
 from cdc.errors import Permanent, Transient
 from cdc.journal.deadletters import DeadLetterFilter
 from cdc.journal.sqlite import SqliteJournal
+from cdc.pipeline import dispatch
 from cdc.pipeline.dispatch import DispatchStats, _ages, run_dispatch
 from cdc.pipeline.lanes import Lane, lane_of, take_batch
 from cdc.types import DELIVERED, ChangeEvent, JournalRecord, Outcome, OutcomeKind, SinkEvent, parse_sink_event
@@ -214,6 +215,23 @@ def test_everything_is_delivered_in_key_order(journal: SqliteJournal) -> None:
     assert all(len(batch) <= 10 for batch in target.sent)
     assert all(versions == sorted(versions) and len(versions) == 20 for versions in target.seen.values())
     assert len(target.seen) == 30
+
+
+def test_a_lane_waiting_for_a_commit_is_not_held_by_the_group_commit_linger(
+        journal: SqliteJournal, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each key's next version waits for the commit of the previous one. With a linger of a minute and
+    # nothing cutting it short, 3 keys x 5 versions would take minutes; the deadline catches that.
+    monkeypatch.setattr(dispatch, "_COMMIT_LINGER_S", 60.0)
+    end = fill(journal, keys=3, rounds=5)
+    target, stats = Target(), DispatchStats()
+
+    async def run() -> None:
+        async with asyncio.timeout(30):
+            await run_dispatch(Settings(), journal, target, Identity(), asyncio.Event(), lambda: end, stats)
+
+    asyncio.run(run())
+    assert stats.delivered == 15 and stats.cursor == end
+    assert all(versions == sorted(versions) and len(versions) == 5 for versions in target.seen.values())
 
 
 def test_metrics_count_requests_and_commit_to_ack_latency(journal: SqliteJournal) -> None:
