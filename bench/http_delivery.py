@@ -45,7 +45,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from bench.pg_catchup import DEBEZIUM, orders_database, server_cpu
+from bench.pg_catchup import DEBEZIUM, orders_database, process_cpu, server_cpu
 from bench.workload import TOTAL, transactions
 from cdc.pipeline.roles import CAPTURE_LOCK, held
 from sinks.transport import Transport
@@ -211,12 +211,6 @@ def run_two_processes(files: list[Path], data: Path) -> tuple[float, Finished, F
     sink = spawn(files, data, "sink")
     first, second = reap(*source), reap(*sink)
     return time.perf_counter() - source[2], first, second
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds a live process has used so far."""
-    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _commit_time(text: str) -> float:

@@ -75,19 +75,21 @@ def measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, 
     return float(wall), int(rss_kb) * 1024, p.stderr
 
 
+def process_cpu(pid: int, children: bool = False) -> float:
+    """CPU seconds a live process has used so far (with its waited-for children's, if `children`); 0 once
+    it is gone."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return sum(int(x) for x in f[11:15 if children else 13]) / os.sysconf("SC_CLK_TCK")
+
+
 def server_cpu(srv: PgServer) -> float:
     """CPU seconds used so far by the cluster's processes (live ones, from /proc)."""
     pid = int((srv.datadir / "postmaster.pid").read_text().split()[0])
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
     pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for p in pids:
-        try:
-            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])) / tick
-    return total
+    return sum(process_cpu(p, children=True) for p in pids)
 
 
 def one_round(srv: PgServer, work: Path, rnd: int) -> dict[str, dict[str, float]]:

@@ -202,11 +202,10 @@ class HttpSink(HttpSinkBase):
         if self._raw_data or self._cfg.http_body == "cloudevent":
             # Each record's JSON joined from the event's own bytes: what orjson would write for the dicts below.
             raw = self._cfg.http_body == "cloudevent"
-            # (a list, not a generator, and `deleted` inline: a fifth less time for a batch of 1,000)
-            body = b"".join((b'{"records":[', b",".join([
+            body = b"".join((b'{"records":[', b",".join(
                 b'{"id":%b,"subject":%b,"op":"delete","data":null}' % (_dumps(e.id), _dumps(e.subject))
-                if e.type.endswith(".deleted") else b'{"id":%b,"subject":%b,"op":"upsert","data":%b}' % (
-                    _dumps(e.id), _dumps(e.subject), e.raw if raw else e.data_json) for e in batch]), b"]}"))
+                if e.deleted else b'{"id":%b,"subject":%b,"op":"upsert","data":%b}' % (
+                    _dumps(e.id), _dumps(e.subject), e.raw if raw else e.data_json) for e in batch), b"]}"))
         else:
             body = orjson.dumps({"records": [self.batch_record(e) for e in batch]})
         return Request("POST", self._cfg.http_batch_url or "", idempotency_key(batch), body)

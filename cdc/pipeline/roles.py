@@ -28,7 +28,6 @@ Failure story
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import os
 import time
@@ -134,5 +133,4 @@ async def watch_journal(journal: Path, grew: Callable[[int], None],
                 return
             await asyncio.sleep(WATCH_S)
     finally:
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(reader.close)
+        await asyncio.to_thread(reader.close)
